@@ -1,0 +1,101 @@
+"""`codesift` command line. `up` runs the stack; every other command talks to it over NATS."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from shared.settings import SettingsError
+
+
+def parse_index_spec(spec: str) -> tuple[str, Path]:
+    """`--index PATH` or `--index NAME=PATH`."""
+    from codesift.commands import default_repo_name
+
+    name, sep, path = spec.partition("=")
+    if not sep:
+        return default_repo_name(Path(spec)), Path(spec)
+    return name, Path(path)
+
+
+def k_value(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"k must be an integer, got {text!r}") from None
+    if not 1 <= k <= 100:
+        raise argparse.ArgumentTypeError(f"k must be between 1 and 100, got {k}")
+    return k
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codesift", description=__doc__)
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="the stack's data directory (default: $CODESIFT_DATA_DIR or ./data)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the whole stack (nats-server and every service)")
+    up.add_argument("--port", type=int, default=None, help="HTTP port of the gateway (default 8012)")
+    up.add_argument("--replicas", type=int, default=2, help="search replicas (default 2)")
+    up.add_argument("--index", action="append", default=[], metavar="[NAME=]PATH", help="index these once up")
+
+    ix = sub.add_parser("index", help="index a repository (replaces its previous chunks)")
+    ix.add_argument("path", type=Path)
+    ix.add_argument("--name", default=None, help="repository name in results (default: the directory's name)")
+
+    se = sub.add_parser("search", help="search the indexed code")
+    se.add_argument("query")
+    se.add_argument("--k", type=k_value, default=10)
+    se.add_argument("--repo", default=None)
+    se.add_argument("--json", action="store_true", help="print the response object, nothing else")
+
+    ev = sub.add_parser("eval", help="evaluate retrieval on golden questions")
+    ev.add_argument("--golden", type=Path, default=Path("golden.json"))
+    ev.add_argument("--json", action="store_true", help="print the result object, nothing else")
+
+    sub.add_parser("status", help="replicas, index and jobs of the running stack")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(dispatch(args))
+    except SettingsError as exc:
+        print(f"codesift: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def dispatch(args: argparse.Namespace) -> int:
+    from codesift import commands
+
+    if args.command == "up":
+        from codesift.supervisor import up
+
+        settings = commands.cli_settings(args.data_dir)
+        if args.replicas < 1:
+            return commands.fail("--replicas must be at least 1")
+        port = args.port if args.port is not None else settings.http_port
+        return await up(settings.data_dir, port, args.replicas, [parse_index_spec(s) for s in args.index])
+    if args.command == "index":
+        return await commands.index_repository(args.path, args.name, args.data_dir)
+    if args.command == "search":
+        if not args.query.strip():
+            return commands.fail("query: must not be empty")
+        return await commands.search(args.query, args.k, args.repo, args.json, args.data_dir)
+    if args.command == "eval":
+        from codesift.evaluation import evaluate_golden
+
+        return await evaluate_golden(args.golden, args.json, args.data_dir)
+    if args.command == "status":
+        return await commands.status(args.data_dir)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

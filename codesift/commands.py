@@ -1,0 +1,102 @@
+"""The CLI's commands that talk to a running stack. Each returns the process exit code."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from codesift.client import RequestProblem, Stack
+from codesift.progress import ProgressLine
+from shared import subjects
+from shared.bus import StackNotRunning
+from shared.jobs import new_job_id
+from shared.schemas import IndexCommand, SearchResponse
+from shared.settings import Settings, settings
+
+
+def cli_settings(data_dir: Path | None = None) -> Settings:
+    base = settings()
+    return msgspec.structs.replace(base, data_dir=data_dir) if data_dir else base
+
+
+def fail(message: str) -> int:
+    print(f"codesift: {message}", file=sys.stderr)
+    return 1
+
+
+def default_repo_name(path: Path) -> str:
+    return path.resolve().name.replace(" ", "-") or "repo"
+
+
+async def index_repository(path: Path, name: str | None, data_dir: Path | None = None) -> int:
+    root = path.expanduser().resolve()
+    if not root.is_dir():
+        return fail(f"path: {path} is not a directory")
+    name = name or default_repo_name(root)
+    try:
+        command = IndexCommand(job_id=new_job_id("index"), path=str(root), name=name)
+        msgspec.convert(msgspec.to_builtins(command), IndexCommand)  # validates the name's pattern
+    except msgspec.ValidationError as exc:
+        return fail(f"--name {name!r}: {exc}")
+    try:
+        async with Stack(cli_settings(data_dir)) as stack:
+            await stack.submit(subjects.CMD_INDEX, command)
+            bar = ProgressLine(f"index {name}")
+            final = await stack.follow(command.job_id, bar.update)
+            bar.close()
+    except StackNotRunning as exc:
+        return fail(str(exc))
+    if final.state != "succeeded":
+        return fail(f"indexing failed: {final.message}")
+    r = final.result
+    print(
+        f"indexed {name!r}: {r.get('files')} files, {r.get('chunks')} chunks "
+        f"({r.get('embedded')} embedded, {r.get('reused')} reused) in {float(r.get('seconds', 0)):.1f} s"
+    )
+    return 0
+
+
+def print_results(response: SearchResponse) -> None:
+    print(f"reranker: {response.reranker}   query id: {response.query_id}")
+    if not response.results:
+        print("no results")
+    for i, hit in enumerate(response.results, 1):
+        print(f"\n{i:>2}. {hit.repo}:{hit.doc_id}  [{hit.language}]  score {hit.score:.4f}")
+        lines = hit.snippet.splitlines()
+        width = len(str(hit.start_line + len(lines)))
+        for n, line in enumerate(lines[:12], hit.start_line):
+            print(f"    {n:>{width}} │ {line}")
+        if len(lines) > 12:
+            print(f"    {'':>{width}} │ … {len(lines) - 12} more lines")
+
+
+async def search(query: str, k: int, repo: str | None, as_json: bool, data_dir: Path | None = None) -> int:
+    try:
+        async with Stack(cli_settings(data_dir)) as stack:
+            response = await stack.search(query, k=k, repo=repo)
+    except StackNotRunning as exc:
+        return fail(str(exc))
+    except RequestProblem as exc:
+        return fail(str(exc))
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(response).decode() + "\n")
+    else:
+        print_results(response)
+    return 0
+
+
+async def status(data_dir: Path | None = None) -> int:
+    try:
+        async with Stack(cli_settings(data_dir)) as stack:
+            replicas = await stack.replicas()
+    except StackNotRunning as exc:
+        return fail(str(exc))
+    print(f"search replicas: {len(replicas)}")
+    for r in sorted(replicas, key=lambda r: r.replica_id):
+        age = time.time() - r.started_at
+        repos = ", ".join(f"{k} ({v})" for k, v in sorted(r.repos.items())) or "nothing indexed"
+        print(f"  {r.replica_id}: index {r.index_version or '-'}, {r.chunks} chunks [{repos}], up {age:.0f} s")
+    return 0

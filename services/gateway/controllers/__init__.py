@@ -1,0 +1,7 @@
+"""One Litestar Controller per resource."""
+
+from services.gateway.controllers.health import HealthController
+from services.gateway.controllers.pages import PageController
+from services.gateway.controllers.search import SearchController
+
+__all__ = ["HealthController", "PageController", "SearchController"]

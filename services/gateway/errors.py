@@ -1,0 +1,80 @@
+"""The gateway's errors, and the one function that turns any error into an HTTP response.
+
+Every error answer has the same JSON body, `ErrorBody`:
+`{"status_code": 400, "detail": "k: Expected `int` <= 100", "field": "k"}`. `field` names the
+request parameter at fault (null when no parameter is), and `detail` then starts with it.
+
+| error | status |
+| --- | --- |
+| `InvalidParameter` (the gateway or a replica rejects a parameter), Litestar's validation | 400 |
+| `BadReply` (a replica answered something unreadable) | 502 |
+| `Unavailable` (the bus is down, or no search replica answered in time) | 503 |
+| Litestar's HTTP exceptions (404, 405, ...) | their own |
+| anything else (logged with its traceback) | 500 |
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """Base of the gateway's own errors: a message for people and, when one is at fault, the field."""
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class InvalidParameter(GatewayError):
+    """A request parameter is rejected, by the gateway or by the replica that judged it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", field)
+
+
+class Unavailable(GatewayError):
+    """The message bus is unreachable, or no search replica answered in time."""
+
+
+class BadReply(GatewayError):
+    """A replica answered something the gateway cannot read."""
+
+
+class ErrorBody(msgspec.Struct):
+    """The body of every error answer."""
+
+    status_code: int
+    detail: str
+    field: str | None = None
+
+
+_STATUS_OF = {InvalidParameter: 400, BadReply: 502, Unavailable: 503}
+
+
+def error_body(exc: Exception) -> ErrorBody:
+    """Map any exception to the status and body the gateway answers with."""
+    if isinstance(exc, GatewayError):
+        return ErrorBody(_STATUS_OF[type(exc)], exc.detail, exc.field)
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        # Litestar's parameter validation: [{"message": "Expected `int` >= 1", "key": "k", ...}]
+        first = exc.extra[0]
+        if isinstance(first, dict) and "key" in first:
+            return ErrorBody(400, f"{first['key']}: {first.get('message', 'invalid value')}", str(first["key"]))
+    if isinstance(exc, HTTPException):
+        return ErrorBody(exc.status_code, exc.detail)
+    logger.error("unhandled error: %r", exc, exc_info=exc)
+    return ErrorBody(500, "internal server error: see the gateway's log")
+
+
+def error_response(_: Request, exc: Exception) -> Response[ErrorBody]:
+    """Litestar exception handler, registered for every exception."""
+    body = error_body(exc)
+    return Response(body, status_code=body.status_code)

@@ -1,0 +1,108 @@
+"""FastStream apps of the search service: a replica, or the indexer. Heavy things load once here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nats
+from faststream import ContextRepo, FastStream
+from faststream.nats import NatsBroker
+
+from services.search.embedding import Embedder
+from services.search.handlers import indexer_router, load_index, replica_router
+from services.search.indexing import Indexer
+from services.search.replica import Replica
+from services.search.settings import SearchSettings, search_settings
+from services.search.snapshots import current_pointer
+from shared.bus import resolve_nats_url, server_list
+from shared.streams import bootstrap
+
+log = logging.getLogger("codesift.search")
+
+
+class EmbedderMissing(RuntimeError):
+    pass
+
+
+def locate_embedder(settings: SearchSettings) -> Path:
+    """The exported ONNX embedder: CODESIFT_EMBED_ONNX_DIR, else the newest export in the cache."""
+    if settings.embed_onnx_dir:
+        path = Path(settings.embed_onnx_dir)
+        if not (path / "embedder.json").exists():
+            raise EmbedderMissing(f"CODESIFT_EMBED_ONNX_DIR={path}: no exported embedder there")
+        return path
+    exports = sorted(
+        (settings.cache_dir / "embedder").glob("*/embedder.json"), key=lambda p: p.stat().st_mtime
+    )
+    if not exports:
+        raise EmbedderMissing(
+            f"no exported embedder under {settings.cache_dir / 'embedder'}: run "
+            "`python -m services.search.export_embedder` (codesift up does it)"
+        )
+    return exports[-1].parent
+
+
+def load_embedder(settings: SearchSettings) -> Embedder:
+    return Embedder(
+        locate_embedder(settings),
+        quantized=settings.embed_quantize,
+        max_length=settings.embed_max_length,
+        batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
+    )
+
+
+def _broker(settings: SearchSettings) -> NatsBroker:
+    return NatsBroker(
+        server_list(resolve_nats_url(settings)),
+        log_level=logging.DEBUG,  # per-message lines only when debugging
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+    )
+
+
+def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
+    settings = settings or search_settings()
+    broker = _broker(settings)
+    broker.include_router(replica_router)
+
+    @asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        replica = Replica(settings, load_embedder(settings))
+        nc = await nats.connect(server_list(resolve_nats_url(settings)), max_reconnect_attempts=-1)
+        js = await bootstrap(nc)
+        pointer = await current_pointer(js)
+        if pointer is not None:
+            await load_index(replica, js, pointer)
+        context.set_global("replica", replica)
+        context.set_global("nc", nc)
+        context.set_global("js", js)
+        log.info("replica %s ready", replica.replica_id)
+        yield
+        await nc.drain()
+
+    return FastStream(broker, lifespan=lifespan)
+
+
+def create_indexer_app(settings: SearchSettings | None = None) -> FastStream:
+    settings = settings or search_settings()
+    broker = _broker(settings)
+    broker.include_router(indexer_router)
+
+    @asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        indexer = Indexer(settings, load_embedder(settings))
+        nc = await nats.connect(server_list(resolve_nats_url(settings)), max_reconnect_attempts=-1)
+        js = await bootstrap(nc)
+        await indexer.restore(js)
+        context.set_global("indexer", indexer)
+        context.set_global("nc", nc)
+        context.set_global("js", js)
+        log.info("indexer ready")
+        yield
+        await nc.drain()
+
+    return FastStream(broker, lifespan=lifespan)

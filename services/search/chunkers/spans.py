@@ -1,0 +1,112 @@
+"""Spans of lines and the size rules every chunker shares.
+
+A chunker finds definitions as `Span`s (1-based, inclusive line ranges); `fill_gaps` turns the
+code between them into `module` spans, and `build_chunks` trims blank lines, splits oversized
+spans into overlapping windows and cuts the chunk text out of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.search.documents import Chunk, SourceFile
+
+MAX_CHUNK_LINES = 80  # a longer span is split into windows
+SPLIT_WINDOW, SPLIT_OVERLAP = 60, 15  # windows of an oversized span keep its kind and symbol
+WINDOW, WINDOW_OVERLAP = 40, 10  # plain line windows for files without structure
+CLASS_MAX_LINES = 60  # a longer class becomes a header chunk plus one chunk per method
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int  # 1-based, inclusive
+    end: int  # 1-based, inclusive
+    kind: str
+    symbol: str = ""
+
+
+def split_lines(text: str) -> list[str]:
+    """The file's lines as `ast` and editors number them (a final newline adds no line)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def windows(start: int, end: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Overlapping (start, end) windows covering start..end.
+
+    A last window that would bring fewer than a third of a step of new lines is folded into the
+    one before it, so no window is mostly overlap.
+    """
+    step = size - overlap
+    out: list[tuple[int, int]] = []
+    lo = start
+    while True:
+        hi = min(lo + size - 1, end)
+        if end - hi < max(1, step // 3):
+            out.append((lo, end))
+            return out
+        out.append((lo, hi))
+        lo += step
+
+
+def fill_gaps(defs: list[Span], first: int, last: int, kind: str, symbol: str = "") -> list[Span]:
+    """`defs` (sorted, disjoint) plus one `kind` span for each run of lines between them."""
+    out: list[Span] = []
+    line = first
+    for span in defs:
+        if span.start > line:
+            out.append(Span(line, span.start - 1, kind, symbol))
+        out.append(span)
+        line = span.end + 1
+    if line <= last:
+        out.append(Span(line, last, kind, symbol))
+    return out
+
+
+def trim(span: Span, lines: list[str]) -> Span | None:
+    """The span without its leading and trailing blank lines; None when nothing is left."""
+    start, end = span.start, span.end
+    while start <= end and not lines[start - 1].strip():
+        start += 1
+    while end >= start and not lines[end - 1].strip():
+        end -= 1
+    if start > end:
+        return None
+    return Span(start, end, span.kind, span.symbol)
+
+
+def line_windows(lines: list[str]) -> list[Span]:
+    """Plain overlapping windows over the whole file."""
+    return [Span(lo, hi, "window") for lo, hi in windows(1, len(lines), WINDOW, WINDOW_OVERLAP)] if lines else []
+
+
+def build_chunks(file: SourceFile, lines: list[str], spans: list[Span]) -> list[Chunk]:
+    """Chunks for `spans`: blank edges trimmed, oversized spans windowed, empty ones dropped."""
+    chunks: list[Chunk] = []
+    for raw in spans:
+        span = trim(raw, lines)
+        if span is None:
+            continue
+        if span.end - span.start + 1 > MAX_CHUNK_LINES:
+            pieces = [trim(Span(lo, hi, span.kind, span.symbol), lines) for lo, hi in windows(
+                span.start, span.end, SPLIT_WINDOW, SPLIT_OVERLAP)]
+        else:
+            pieces = [span]
+        for piece in pieces:
+            if piece is None:
+                continue
+            text = "\n".join(lines[piece.start - 1 : piece.end])
+            chunks.append(
+                Chunk(
+                    path=file.path,
+                    start_line=piece.start,
+                    end_line=piece.end,
+                    text=text,
+                    language=file.language,
+                    kind=piece.kind,
+                    symbol=piece.symbol,
+                )
+            )
+    return chunks

@@ -1,0 +1,92 @@
+"""Subscribers of the search service: replicas answer queries, the indexer consumes index commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from faststream import Context
+from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
+from faststream.middlewares import AckPolicy
+
+from services.search.index import SearchIndex
+from services.search.indexing import Indexer
+from services.search.replica import Replica
+from services.search.snapshots import fetch_snapshot
+from shared import subjects
+from shared.schemas import IndexCommand, IndexUpdated, command_decoder, encoder, event_decoder
+from shared.validation import decode
+
+log = logging.getLogger("codesift.search")
+
+replica_router = NatsRouter()
+indexer_router = NatsRouter()
+
+HEARTBEAT_S = 10.0  # in-progress acks while a long index job runs (consumer ack_wait is 30 s)
+
+
+@replica_router.subscriber(subjects.SEARCH_QUERY, queue=subjects.SEARCH_QUEUE, max_workers=4)
+async def on_query(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
+    return await asyncio.to_thread(replica.search, msg.body)
+
+
+@replica_router.subscriber(subjects.SEARCH_CANDIDATES, queue=subjects.SEARCH_QUEUE, max_workers=4)
+async def on_candidates(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
+    return await asyncio.to_thread(replica.candidates, msg.body)
+
+
+@replica_router.subscriber(subjects.SEARCH_PING)
+async def on_ping(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
+    return encoder.encode(replica.info())
+
+
+@replica_router.subscriber(subjects.INDEX_UPDATED)
+async def on_index_updated(msg: NatsMessage, replica: Replica = Context("replica"), js=Context("js")) -> None:
+    event = event_decoder.decode(msg.body)
+    if isinstance(event, IndexUpdated):
+        await load_index(replica, js, event)
+
+
+async def load_index(replica: Replica, js, pointer: IndexUpdated) -> None:
+    loaded = replica.loaded
+    if loaded is not None and loaded.pointer.version == pointer.version:
+        return
+    data = await fetch_snapshot(js, pointer)
+    index = await asyncio.to_thread(SearchIndex.from_archive, data)
+    replica.swap(index, pointer)
+    log.info("%s serves index %s (%d chunks)", replica.replica_id, pointer.version, pointer.chunks)
+
+
+@indexer_router.subscriber(
+    subjects.CMD_INDEX,
+    stream=JStream("COMMANDS", declare=False),
+    durable="indexer",
+    pull_sub=PullSub(batch_size=1, timeout=5.0),
+    config=ConsumerConfig(ack_wait=30, max_deliver=3),
+    ack_policy=AckPolicy.MANUAL,
+)
+async def on_index_command(
+    msg: NatsMessage, indexer: Indexer = Context("indexer"), nc=Context("nc"), js=Context("js")
+) -> None:
+    command, problem = decode(command_decoder, msg.body)
+    if problem is not None or not isinstance(command, IndexCommand):
+        reason = f"{problem.field}: {problem.message}" if problem else "not an index command"
+        log.error("rejected index command: %s", reason)
+        await nc.publish(f"{subjects.CMD_PREFIX}.dead", msg.body, headers={"Codesift-Reason": reason})
+        await msg.reject()
+        return
+    heartbeat = asyncio.create_task(_keep_alive(msg))
+    try:
+        await indexer.run(command, nc, js)
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+    await msg.ack()
+
+
+async def _keep_alive(msg: NatsMessage) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        await msg.in_progress()

@@ -1,0 +1,140 @@
+"""What a search replica does per request: decode, validate, retrieve, answer.
+
+CPU work runs in a worker thread (the handlers call these methods through asyncio.to_thread), so
+one slow query never stops a replica from answering pings. The index is swapped by assigning one
+attribute: a request already running keeps the index it started with.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+import msgspec
+
+from services.search.embedding import Embedder
+from services.search.index import SearchIndex
+from services.search.settings import SearchSettings
+from shared.schemas import (
+    Candidate,
+    CandidatesReply,
+    CandidatesRequest,
+    CandidatesResponse,
+    IndexUpdated,
+    Problem,
+    ReplicaInfo,
+    SearchHit,
+    SearchReply,
+    SearchRequest,
+    SearchResponse,
+)
+from shared.validation import decode
+
+NO_RERANKER = "none (fusion order)"
+
+_search_decoder = msgspec.json.Decoder(SearchRequest)
+_candidates_decoder = msgspec.json.Decoder(CandidatesRequest)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    index: SearchIndex
+    pointer: IndexUpdated
+
+
+class Replica:
+    def __init__(self, settings: SearchSettings, embedder: Embedder):
+        self.settings = settings
+        self.embedder = embedder
+        self.replica_id = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.started_at = time.time()
+        self.loaded: Loaded | None = None
+
+    # ------------------------------------------------------------------ index
+
+    def swap(self, index: SearchIndex, pointer: IndexUpdated) -> None:
+        self.loaded = Loaded(index, pointer)
+
+    def info(self) -> ReplicaInfo:
+        loaded = self.loaded
+        return ReplicaInfo(
+            replica_id=self.replica_id,
+            index_version=loaded.pointer.version if loaded else None,
+            chunks=len(loaded.index.chunks) if loaded else 0,
+            repos=loaded.index.repos() if loaded else {},
+            reranker=NO_RERANKER,
+            started_at=self.started_at,
+            pid=os.getpid(),
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    def _retrieve(self, loaded: Loaded | None, query: str, k: int, repo: str | None):
+        if loaded is None:
+            return None, Problem("index", "nothing is indexed yet: run `codesift index PATH` first")
+        if repo is not None and repo not in loaded.index.repos():
+            known = ", ".join(sorted(loaded.index.repos())) or "none"
+            return None, Problem("repo", f"unknown repository {repo!r} (indexed: {known})")
+        vector = self.embedder.embed_query(query)
+        hits = loaded.index.retrieve(query, vector, k, repo=repo, depth=self.settings.retrieval_depth)
+        return hits, None
+
+    def search(self, data: bytes) -> bytes:
+        request, problem = decode(_search_decoder, data)
+        if problem is None:
+            loaded = self.loaded
+            hits, problem = self._retrieve(loaded, request.query, request.k, request.repo)
+        if problem is not None:
+            return msgspec.json.encode(SearchReply(error=problem))
+        chunks = loaded.index.chunks
+        results = [
+            SearchHit(
+                doc_id=(c := chunks[h.index]).doc_id,
+                repo=c.repo,
+                path=c.path,
+                start_line=c.start_line,
+                end_line=c.end_line,
+                score=round(h.fusion_score, 6),
+                snippet=c.text,
+                language=c.language,
+            )
+            for h in hits
+        ]
+        response = SearchResponse(
+            query_id=uuid.uuid4().hex, query=request.query, reranker=NO_RERANKER, results=results
+        )
+        return msgspec.json.encode(SearchReply(response=response))
+
+    def candidates(self, data: bytes) -> bytes:
+        request, problem = decode(_candidates_decoder, data)
+        if problem is None:
+            loaded = self.loaded
+            hits, problem = self._retrieve(loaded, request.query, request.k, request.repo)
+        if problem is not None:
+            return msgspec.json.encode(CandidatesReply(error=problem))
+        chunks = loaded.index.chunks
+        candidates = [
+            Candidate(
+                doc_id=(c := chunks[h.index]).doc_id,
+                repo=c.repo,
+                path=c.path,
+                start_line=c.start_line,
+                end_line=c.end_line,
+                language=c.language,
+                chunk_kind=c.kind,
+                content_hash=c.content_hash,
+                text=c.text,
+                fusion_rank=h.fusion_rank,
+                fusion_score=h.fusion_score,
+                bm25_rank=h.bm25_rank,
+                bm25_score=h.bm25_score,
+                vector_rank=h.vector_rank,
+                vector_score=h.vector_score,
+            )
+            for h in hits
+        ]
+        response = CandidatesResponse(query=request.query, candidates=candidates)
+        return msgspec.json.encode(CandidatesReply(response=response))

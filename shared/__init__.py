@@ -1,0 +1,1 @@
+"""What codesift's services share: message schemas, subjects, stream definitions, settings, metrics."""

@@ -1,0 +1,84 @@
+"""Finding and talking to the stack's NATS server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client
+
+from shared.settings import Settings
+
+STACK_FILE = "stack.json"
+
+
+class StackNotRunning(RuntimeError):
+    """No codesift stack answers; the message says how to start one."""
+
+
+def stack_file(data_dir: Path) -> Path:
+    return Path(data_dir) / STACK_FILE
+
+
+def resolve_nats_url(settings: Settings) -> str:
+    """CODESIFT_NATS_URL when set, else the URL `codesift up` wrote to DATA_DIR/stack.json."""
+    if settings.nats_url:
+        return settings.nats_url
+    path = stack_file(settings.data_dir)
+    try:
+        return str(json.loads(path.read_text())["nats_url"])
+    except (OSError, ValueError, KeyError):
+        raise StackNotRunning(how_to_start(settings, f"no {path}")) from None
+
+
+def server_list(url: str) -> list[str]:
+    """'nats://a:4222,nats://b:4222' -> both servers (nats-py and FastStream take a list)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def how_to_start(settings: Settings, why: str) -> str:
+    return (
+        f"No codesift stack is running ({why}). Start one with `codesift up --data-dir "
+        f"{settings.data_dir}` (or `make run`), or point CODESIFT_NATS_URL at a running one."
+    )
+
+
+async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> Client:
+    """Connect to the stack's NATS; raise StackNotRunning with a one-line explanation if none answers.
+
+    Services pass reconnect=True: they keep retrying while nats-server restarts.
+    """
+    url = resolve_nats_url(settings)
+    try:
+        return await nats.connect(
+            server_list(url),
+            name=name,
+            connect_timeout=2,
+            allow_reconnect=reconnect,
+            max_reconnect_attempts=-1 if reconnect else 0,
+            reconnect_time_wait=0.25,
+        )
+    except (OSError, nats.errors.Error, asyncio.TimeoutError) as exc:
+        raise StackNotRunning(how_to_start(settings, f"nothing answers at {url}: {exc or type(exc).__name__}")) from None
+
+
+async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) -> list[bytes]:
+    """Publish one request and collect every reply that arrives within `wait` seconds."""
+    inbox = nc.new_inbox()
+    replies: list[bytes] = []
+    sub = await nc.subscribe(inbox, cb=None)
+    try:
+        await nc.publish(subject, payload, reply=inbox)
+        await nc.flush()
+        deadline = asyncio.get_running_loop().time() + wait
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                msg = await sub.next_msg(timeout=left)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                break
+            replies.append(msg.data)
+    finally:
+        await sub.unsubscribe()
+    return replies

@@ -1,0 +1,78 @@
+"""Job progress: the latest state of each job in KV `jobs`, every change on codesift.jobs.<id>.
+
+Long jobs (index, mine, train, evaluate) report through a JobReporter; clients (CLI, GUI) follow
+a job by subscribing to its subject and reading the KV entry for the state they missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
+
+from shared import subjects
+from shared.schemas import JobProgress, encoder, event_decoder
+from shared.streams import Buckets
+
+
+def new_job_id(kind: str) -> str:
+    return f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+class JobReporter:
+    """Publishes a job's progress; throttles fractional updates, never drops state changes."""
+
+    def __init__(self, nc: Client, js: JetStreamContext, job_id: str, kind: str, min_interval: float = 0.25):
+        self.nc, self.js, self.job_id, self.kind = nc, js, job_id, kind
+        self.min_interval = min_interval
+        self._last_sent = 0.0
+        self._last_state = ""
+
+    async def report(
+        self,
+        state: str,
+        progress: float = 0.0,
+        message: str = "",
+        result: dict[str, object] | None = None,
+    ) -> None:
+        now = time.time()
+        if state == self._last_state and now - self._last_sent < self.min_interval:
+            return
+        self._last_sent, self._last_state = now, state
+        event = JobProgress(
+            timestamp=now,
+            job_id=self.job_id,
+            kind=self.kind,
+            state=state,
+            progress=max(0.0, min(1.0, progress)),
+            message=message,
+            result=result or {},
+        )
+        data = encoder.encode(event)
+        kv = await self.js.key_value(Buckets.JOBS)
+        await kv.put(self.job_id, data)
+        await self.nc.publish(subjects.job_subject(self.job_id), data)
+
+    def threadsafe(self, loop: asyncio.AbstractEventLoop):
+        """A progress callback (fraction, message) for code running in a worker thread."""
+
+        def callback(fraction: float, message: str) -> None:
+            asyncio.run_coroutine_threadsafe(self.report("running", fraction, message), loop)
+
+        return callback
+
+
+async def job_state(js: JetStreamContext, job_id: str) -> JobProgress | None:
+    kv = await js.key_value(Buckets.JOBS)
+    try:
+        entry = await kv.get(job_id)
+    except KeyNotFoundError:
+        return None
+    if entry.value is None:
+        return None
+    event = event_decoder.decode(entry.value)
+    return event if isinstance(event, JobProgress) else None

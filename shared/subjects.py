@@ -1,0 +1,27 @@
+"""NATS subject names: the one place they are spelled."""
+
+SEARCH_QUERY = "codesift.search.query"  # request/reply, queue group SEARCH_QUEUE
+SEARCH_CANDIDATES = "codesift.search.candidates"  # request/reply, retrieval only, full texts
+SEARCH_PING = "codesift.search.ping"  # request, every replica answers (health, replica count)
+SEARCH_QUEUE = "search-replicas"
+
+CMD_PREFIX = "codesift.cmd"
+CMD_INDEX = "codesift.cmd.index"
+CMD_ALL = "codesift.cmd.>"
+
+INDEX_UPDATED = "codesift.index.updated"  # broadcast: every replica loads the new snapshot
+
+JOB_PREFIX = "codesift.jobs"  # codesift.jobs.<job_id>: progress events of one job
+
+
+def job_subject(job_id: str) -> str:
+    return f"{JOB_PREFIX}.{job_id}"
+
+
+TELEMETRY_FEEDBACK = "codesift.telemetry.feedback"
+TELEMETRY_IMPRESSION = "codesift.telemetry.impression"
+TELEMETRY_DEAD_LETTER = "codesift.telemetry.dead"
+
+MODEL_TRAINED = "codesift.model.trained"
+MODEL_EVALUATED = "codesift.model.evaluated"
+MODEL_UPDATED = "codesift.model.updated"

@@ -1,0 +1,108 @@
+"""Run a real `codesift up` stack in a subprocess for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import deque
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def codesift(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = os.environ.copy()
+    env.pop("CODESIFT_NATS_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "codesift.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+class Stack:
+    def __init__(self, data_dir: Path, replicas: int = 2, extra: tuple[str, ...] = ()):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.replicas = replicas
+        self.lines: deque[str] = deque(maxlen=4000)
+        env = os.environ.copy()
+        env.pop("CODESIFT_NATS_URL", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "codesift.cli", "--data-dir", str(data_dir), "up", "--port", str(self.port),
+             "--replicas", str(replicas), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        )  # fmt: skip
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any("ready: http://" in line for line in list(self.lines)):
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"codesift up exited with {self.process.returncode}:\n{self.output()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"stack not ready after {timeout} s:\n{self.output()[-5000:]}")
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def health(self) -> dict:
+        return self.get("/api/health")[1]
+
+    def wait_replicas(self, n: int, timeout: float = 120, version: str | None = None) -> dict:
+        deadline = time.monotonic() + timeout
+        health: dict = {}
+        while time.monotonic() < deadline:
+            try:
+                health = self.health()
+                replicas = health.get("replicas", [])
+                if len(replicas) >= n and (version is None or all(r["index_version"] == version for r in replicas)):
+                    return health
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{n} replicas not seen: {health}\n{self.output()[-3000:]}")
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode

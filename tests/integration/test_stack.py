@@ -1,0 +1,126 @@
+"""The whole stack, for real: `codesift up` with 2 replicas, indexing through the CLI, search over HTTP."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import time
+import urllib.parse
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.integration.stack import ROOT, Stack, codesift
+
+FIXTURE_REPO = ROOT / "tests" / "fixtures" / "sample_repo"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    s = Stack(tmp_path_factory.mktemp("stack") / "data", replicas=2)
+    try:
+        s.wait_ready()
+        done = codesift("index", str(FIXTURE_REPO), "--name", "sample", data_dir=s.data_dir)
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield s
+    finally:
+        code = s.stop()
+        assert code == 0, s.output()[-3000:]
+
+
+def search(stack: Stack, q: str, **params) -> tuple[int, dict]:
+    query = urllib.parse.urlencode({"q": q, **params})
+    return stack.get(f"/api/search?{query}")
+
+
+def test_index_reports_counts_and_replicas_load_it(stack: Stack):
+    health = stack.wait_replicas(2)
+    assert health["status"] == "ok"
+    versions = {r["index_version"] for r in health["replicas"]}
+    assert len(versions) == 1 and None not in versions
+    assert all(r["repos"].get("sample", 0) > 0 for r in health["replicas"])
+
+
+def test_search_over_http_returns_chunks_with_lines(stack: Stack):
+    status, body = search(stack, "where is the password hashed", k=5)
+    assert status == 200, body
+    assert set(body) == {"query_id", "query", "reranker", "results"}
+    assert body["reranker"].startswith("none")
+    assert 1 <= len(body["results"]) <= 5
+    for hit in body["results"]:
+        assert hit["repo"] == "sample"
+        assert hit["doc_id"] == f"{hit['path']}:{hit['start_line']}-{hit['end_line']}"
+        source = (FIXTURE_REPO / hit["path"]).read_text().splitlines()
+        assert hit["snippet"].splitlines() == source[hit["start_line"] - 1 : hit["end_line"]]
+
+
+def test_cli_search_json_is_the_http_object(stack: Stack):
+    done = codesift("search", "password hashing", "--k", "3", "--json", data_dir=stack.data_dir)
+    assert done.returncode == 0, done.stderr
+    cli = json.loads(done.stdout)
+    status, http = search(stack, "password hashing", k=3)
+    assert status == 200
+    assert [h["doc_id"] for h in cli["results"]] == [h["doc_id"] for h in http["results"]]
+    assert set(cli) == set(http)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"q": ""}, "q"), ({"q": "x", "k": "0"}, "k"), ({"q": "x", "k": "101"}, "k"), ({"q": "x", "repo": "nope"}, "repo")],
+)
+def test_bad_search_input_is_400_naming_the_field(stack: Stack, params, field):
+    status, body = stack.get("/api/search?" + urllib.parse.urlencode(params))
+    assert status == 400
+    assert field in json.dumps(body)
+
+
+def test_a_killed_replica_is_restarted_and_search_keeps_working(stack: Stack):
+    before = stack.wait_replicas(2)
+    victim = before["replicas"][0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: search(stack, f"session token {i}")[0], range(40)))
+    assert results.count(200) == len(results)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replicas = stack.health()["replicas"]
+        ids = {r["replica_id"]: r for r in replicas}
+        if victim["replica_id"] in ids and ids[victim["replica_id"]]["pid"] != victim["pid"]:
+            assert ids[victim["replica_id"]]["index_version"] == victim["index_version"]
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail(f"replica {victim['replica_id']} was not restarted:\n{stack.output()[-3000:]}")
+    assert "restarting" in stack.output()
+
+
+def test_reindexing_unchanged_repository_embeds_nothing(stack: Stack):
+    done = codesift("index", str(FIXTURE_REPO), "--name", "sample", data_dir=stack.data_dir)
+    assert done.returncode == 0, done.stderr
+    assert "(0 embedded," in done.stdout
+
+
+def test_cli_without_stack_fails_with_one_line(tmp_path: Path):
+    done = codesift("search", "anything", data_dir=tmp_path / "nothing-here", timeout=60)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "codesift up" in lines[0]
+
+
+def test_stop_leaves_no_process_behind(tmp_path: Path):
+    s = Stack(tmp_path / "data", replicas=1)
+    try:
+        s.wait_ready()
+        children = psutil.Process(s.process.pid).children(recursive=True)
+        assert len(children) >= 4  # nats, indexer, replica, gateway
+    finally:
+        assert s.stop() == 0
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not (s.data_dir / "stack.json").exists()

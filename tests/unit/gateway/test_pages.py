@@ -1,0 +1,48 @@
+"""The search page, its static assets, the OpenAPI schema and the shape of every error."""
+
+from __future__ import annotations
+
+from litestar.testing import AsyncTestClient
+
+
+async def test_serves_the_search_page_with_its_controls(client: AsyncTestClient) -> None:
+    answer = await client.get("/", params={"q": "token"})
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in answer.headers["content-security-policy"]
+    page = answer.text
+    for marker in ('id="q"', "autofocus", 'id="repo"', 'id="k"', 'aria-live="polite"', 'role="alert"'):
+        assert marker in page
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert asset in page
+
+
+async def test_serves_the_static_assets(client: AsyncTestClient) -> None:
+    script = await client.get("/static/app.js")
+    style = await client.get("/static/style.css")
+
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert "innerHTML" not in script.text
+    assert style.status_code == 200
+    assert "prefers-color-scheme: dark" in style.text
+
+
+async def test_openapi_lists_the_endpoints(client: AsyncTestClient) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+
+    assert schema["info"]["title"] == "codesift"
+    assert schema["paths"]["/api/search"]["get"]["operationId"] == "search"
+    assert schema["paths"]["/api/health"]["get"]["operationId"] == "health"
+    parameters = {p["name"]: p for p in schema["paths"]["/api/search"]["get"]["parameters"]}
+    assert parameters["q"]["required"] is True
+    assert parameters["k"]["schema"]["maximum"] == 100
+    assert "/" not in schema["paths"]
+
+
+async def test_unknown_paths_answer_in_the_error_shape(client: AsyncTestClient) -> None:
+    answer = await client.get("/api/nothing-here")
+
+    assert answer.status_code == 404
+    assert answer.json() == {"status_code": 404, "detail": "Not Found", "field": None}
