@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import nats
@@ -12,6 +13,7 @@ from nats.aio.client import Client
 from shared.settings import Settings
 
 STACK_FILE = "stack.json"
+log = logging.getLogger("codesift.bus")
 
 
 class StackNotRunning(RuntimeError):
@@ -48,20 +50,31 @@ def how_to_start(settings: Settings, why: str) -> str:
 async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> Client:
     """Connect to the stack's NATS; raise StackNotRunning with a one-line explanation if none answers.
 
-    Services pass reconnect=True: they keep retrying while nats-server restarts.
+    Services pass reconnect=True: once connected they keep retrying while nats-server restarts.
+    (nats-py retries the *first* connect forever unless max_reconnect_attempts is positive, so the
+    first attempt is bounded and unlimited reconnects are switched on only after it succeeded.)
     """
     url = resolve_nats_url(settings)
     try:
-        return await nats.connect(
+        nc = await nats.connect(
             server_list(url),
             name=name,
             connect_timeout=2,
-            allow_reconnect=reconnect,
-            max_reconnect_attempts=-1 if reconnect else 0,
+            allow_reconnect=True,
+            max_reconnect_attempts=1,
             reconnect_time_wait=0.25,
+            error_cb=_log_error,
         )
     except (OSError, nats.errors.Error, asyncio.TimeoutError) as exc:
         raise StackNotRunning(how_to_start(settings, f"nothing answers at {url}: {exc or type(exc).__name__}")) from None
+    nc.options["max_reconnect_attempts"] = -1 if reconnect else 0
+    nc.options["allow_reconnect"] = reconnect
+    return nc
+
+
+async def _log_error(exc: Exception) -> None:
+    """One line per connection error instead of nats-py's traceback on every reconnect attempt."""
+    log.warning("nats: %s", exc or type(exc).__name__)
 
 
 async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) -> list[bytes]:

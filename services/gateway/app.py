@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from services.gateway.controllers import HealthController, PageController, SearchController
 from services.gateway.controllers.pages import static_files
@@ -26,7 +27,9 @@ def bus_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContex
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nc = await connect(settings, "gateway", reconnect=True)
-        app.state.search_client = SearchClient(nc, resolve_nats_url(settings), timeout=settings.request_timeout)
+        app.state.search_client = SearchClient(
+            nc, resolve_nats_url(settings), timeout=settings.request_timeout
+        )
         try:
             yield
         finally:
@@ -47,6 +50,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"search_client": Provide(provide_search_client, sync_to_thread=False)},
         exception_handlers={Exception: error_response},
         lifespan=[bus_lifespan(settings)],
-        openapi_config=OpenAPIConfig(title="codesift", version=version("codesift"), use_handler_docstrings=True),
+        openapi_config=OpenAPIConfig(
+            title="codesift",
+            version=version("codesift"),
+            use_handler_docstrings=True,
+            # plain JSON at /schema: the HTML viewers load their scripts from a CDN, unreachable offline
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
         logging_config=None,  # __main__ configures logging once for uvicorn and the app
     )

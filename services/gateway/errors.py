@@ -67,7 +67,9 @@ def error_body(exc: Exception) -> ErrorBody:
         # Litestar's parameter validation: [{"message": "Expected `int` >= 1", "key": "k", ...}]
         first = exc.extra[0]
         if isinstance(first, dict) and "key" in first:
-            return ErrorBody(400, f"{first['key']}: {first.get('message', 'invalid value')}", str(first["key"]))
+            return ErrorBody(
+                400, f"{first['key']}: {first.get('message', 'invalid value')}", str(first["key"])
+            )
     if isinstance(exc, HTTPException):
         return ErrorBody(exc.status_code, exc.detail)
     logger.error("unhandled error: %r", exc, exc_info=exc)

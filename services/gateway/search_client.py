@@ -10,7 +10,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from services.gateway.errors import BadReply, InvalidParameter, Unavailable
-from shared.bus import gather
+from shared.bus import gather, server_list
 from shared.schemas import ReplicaInfo, SearchReply, SearchRequest, SearchResponse, encoder
 from shared.subjects import SEARCH_PING, SEARCH_QUERY
 
@@ -27,7 +27,11 @@ _info_decoder = msgspec.json.Decoder(ReplicaInfo)
 
 
 def redact(url: str) -> str:
-    """The URL without user name and password, fit to show in health answers."""
+    """The server URL(s) without user names and passwords, fit to show in health answers."""
+    return ",".join(_redact_one(server) for server in server_list(url))
+
+
+def _redact_one(url: str) -> str:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
@@ -58,7 +62,9 @@ class SearchClient:
         except nats.errors.NoRespondersError:
             raise Unavailable(f"no search replica is running: {HOW_TO_START}") from None
         except nats.errors.TimeoutError:
-            raise Unavailable(f"no search replica answered within {self._timeout:g} s: {HOW_TO_START}") from None
+            raise Unavailable(
+                f"no search replica answered within {self._timeout:g} s: {HOW_TO_START}"
+            ) from None
         except nats.errors.Error as exc:
             raise Unavailable(f"the message bus at {self.url} failed ({exc!r}): {HOW_TO_START}") from None
         try:

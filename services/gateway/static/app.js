@@ -17,8 +17,6 @@ const ui = {
 };
 const controlOfField = new Map([["q", ui.q], ["k", ui.k], ["repo", ui.repo]]);
 
-/** The SearchResponse on screen (its query_id links later feedback to this search), or null. */
-let shown = null;
 /** The AbortController of the search in flight, or null. */
 let running = null;
 
@@ -103,14 +101,14 @@ async function search(params) {
 }
 
 function clearResults() {
-  shown = null;
+  delete ui.results.dataset.queryId;
   ui.results.replaceChildren();
   ui.count.textContent = "";
   ui.reranker.textContent = "";
 }
 
 function showResponse(response) {
-  shown = response;
+  ui.results.dataset.queryId = response.query_id; // links clicks and feedback to this search
   const n = response.results.length;
   ui.count.textContent =
     n === 0 ? `No results for “${response.query}”` : `${n} result${n === 1 ? "" : "s"} for “${response.query}”`;
@@ -141,8 +139,8 @@ function showError(message, field = null) {
 
 /**
  * One result: where it is, its repository, language and score, and the code with line numbers.
- * Per-result features (click-to-open, thumbs up/down, "what was missing?") belong here; `shown`
- * holds the response, so `shown.query_id` and `position` identify the impression.
+ * Per-result features (click-to-open, thumbs up/down, "what was missing?") belong here; the list's
+ * data-query-id and the item's data-position identify the impression they give feedback on.
  */
 function renderResult(hit, position) {
   const location = `${hit.path}:${hit.start_line}-${hit.end_line}`;

@@ -17,8 +17,8 @@ from services.search.chunkers.spans import Span
 _BRACKETS = re.compile(r"[{}()\[\]]")
 _OPEN = frozenset("{([")
 # A line ending like this, or a next line starting like this, continues the statement.
-_CONTINUES_AFTER = ("=>", "=", ",", "(", "[", "{", "+", "-", "*", "/", "&&", "||", "??", "?", ":", ".", "|", "&")
-_CONTINUES_BEFORE = ("{", ".", "?", ":", "+", "-", "*", "/", "&&", "||", "|", "&", "=>", ")", "]", "=")
+_CONTINUES_AFTER = ("=", ",", "(", "[", "{", "+", "-", "*", "/", "&", "|", "?", ":", ".", "=>", "->")
+_CONTINUES_BEFORE = ("{", ".", "?", ":", "+", "-", "*", "/", "&", "|", "=", ")", "]")
 
 
 # Called with the masked code of a statement's first line (stripped) and of the whole statement.
@@ -88,7 +88,9 @@ class Blocks:
                 return head.startswith(_CONTINUES_BEFORE)
         return False
 
-    def definitions(self, first: int, last: int, depth: int, classify: Classifier) -> list[tuple[Span, Header]]:
+    def definitions(
+        self, first: int, last: int, depth: int, classify: Classifier
+    ) -> list[tuple[Span, Header]]:
         """Definitions among the statements starting at `depth` in lines first..last, in order."""
         found: list[tuple[Span, Header]] = []
         floor = first - 1  # last line already taken by a statement

@@ -23,6 +23,7 @@ _CONTAINER_NAME = re.compile(
     r"\s+([\w$][\w$.:]*)"
 )
 _GO_TYPE = re.compile(r"type\s+(\w+)")
+_TYPEDEF_NAME = re.compile(r"\}\s*\*?\s*(\w+)\s*[,;]")  # typedef struct { ... } Name;
 _RUST_IMPL = re.compile(r"\bimpl\b\s*(?:<[^{]*?>)?\s*([\w:]+)(?:<[^{]*?>)?(?:\s+for\s+([\w:]+))?")
 _GO_FUNC = re.compile(r"func\s*(?:\(\s*\w*\s*\*?\s*(\w+)[^)]*\)\s*)?(\w+)")
 _GENERICS = re.compile(r"<[^<>]*>")
@@ -41,7 +42,7 @@ def classify(head: str, statement: str) -> Header | None:
     header = " ".join(statement[:brace].split())
     paren = header.find("(")
     if _CONTAINER.search(header) and (paren < 0 or _CONSTRUCTOR.search(header)):
-        return Header("class", _container_name(header), members=classify)
+        return Header("class", _container_name(header, statement), members=classify)
     if paren < 0 or "=" in header[:paren].replace("==", ""):
         return None
     if m := _GO_FUNC.match(header):
@@ -53,7 +54,9 @@ def classify(head: str, statement: str) -> Header | None:
     return Header("function", m.group(1)) if m else None
 
 
-def _container_name(header: str) -> str:
+def _container_name(header: str, statement: str) -> str:
+    if header.startswith("typedef") and (m := _TYPEDEF_NAME.search(statement)):
+        return m.group(1)
     if m := _GO_TYPE.match(header):
         return m.group(1)
     if m := _RUST_IMPL.search(header):

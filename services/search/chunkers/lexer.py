@@ -38,8 +38,22 @@ _NOT_SPACE = re.compile(r"[^\n]")
 # A `/` after one of these (or at the start) opens a regex literal; after an operand it divides.
 _REGEX_AFTER_CHARS = frozenset("(,=:[!&|?{};+-*%~^<>")
 _REGEX_AFTER_WORDS = frozenset(
-    {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case", "do", "else",
-     "yield", "await"}
+    {
+        "return",
+        "typeof",
+        "instanceof",
+        "in",
+        "of",
+        "new",
+        "delete",
+        "void",
+        "throw",
+        "case",
+        "do",
+        "else",
+        "yield",
+        "await",
+    }
 )
 _WORD_CHARS = re.compile(r"[\w$]+$")
 

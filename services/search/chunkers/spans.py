@@ -7,6 +7,7 @@ spans into overlapping windows and cuts the chunk text out of the file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from services.search.documents import Chunk, SourceFile
@@ -15,6 +16,7 @@ MAX_CHUNK_LINES = 80  # a longer span is split into windows
 SPLIT_WINDOW, SPLIT_OVERLAP = 60, 15  # windows of an oversized span keep its kind and symbol
 WINDOW, WINDOW_OVERLAP = 40, 10  # plain line windows for files without structure
 CLASS_MAX_LINES = 60  # a longer class becomes a header chunk plus one chunk per method
+_HAS_WORD = re.compile(r"[^\W_]")  # a piece without a letter or digit (a lone "};", "# ----") is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,25 +81,31 @@ def trim(span: Span, lines: list[str]) -> Span | None:
 
 def line_windows(lines: list[str]) -> list[Span]:
     """Plain overlapping windows over the whole file."""
-    return [Span(lo, hi, "window") for lo, hi in windows(1, len(lines), WINDOW, WINDOW_OVERLAP)] if lines else []
+    if not lines:
+        return []
+    return [Span(lo, hi, "window") for lo, hi in windows(1, len(lines), WINDOW, WINDOW_OVERLAP)]
 
 
 def build_chunks(file: SourceFile, lines: list[str], spans: list[Span]) -> list[Chunk]:
-    """Chunks for `spans`: blank edges trimmed, oversized spans windowed, empty ones dropped."""
+    """Chunks for `spans`: blank edges trimmed, oversized spans windowed, wordless ones dropped."""
     chunks: list[Chunk] = []
     for raw in spans:
         span = trim(raw, lines)
         if span is None:
             continue
         if span.end - span.start + 1 > MAX_CHUNK_LINES:
-            pieces = [trim(Span(lo, hi, span.kind, span.symbol), lines) for lo, hi in windows(
-                span.start, span.end, SPLIT_WINDOW, SPLIT_OVERLAP)]
+            pieces = [
+                trim(Span(lo, hi, span.kind, span.symbol), lines)
+                for lo, hi in windows(span.start, span.end, SPLIT_WINDOW, SPLIT_OVERLAP)
+            ]
         else:
             pieces = [span]
         for piece in pieces:
             if piece is None:
                 continue
             text = "\n".join(lines[piece.start - 1 : piece.end])
+            if not _HAS_WORD.search(text):
+                continue
             chunks.append(
                 Chunk(
                     path=file.path,

@@ -41,7 +41,9 @@ RESPONSE = SearchResponse(
 )
 
 
-async def test_passes_the_replica_response_through_unchanged(client: AsyncTestClient, stand_ins: StandIns) -> None:
+async def test_passes_the_replica_response_through_unchanged(
+    client: AsyncTestClient, stand_ins: StandIns
+) -> None:
     replica = stand_ins.search_replica(encoder.encode(SearchReply(response=RESPONSE)))
 
     answer = await client.get("/api/search", params={"q": RESPONSE.query, "k": 2, "repo": "acme"})
@@ -92,7 +94,9 @@ async def test_rejects_invalid_parameters_before_sending_anything(
     assert replica.requests == []
 
 
-async def test_accepts_the_longest_query_and_the_limits_of_k(client: AsyncTestClient, stand_ins: StandIns) -> None:
+async def test_accepts_the_longest_query_and_the_limits_of_k(
+    client: AsyncTestClient, stand_ins: StandIns
+) -> None:
     replica = stand_ins.search_replica(encoder.encode(SearchReply(response=RESPONSE)))
 
     for params in ({"q": "x" * 2000}, {"q": "token", "k": 1}, {"q": "token", "k": 100, "repo": "a.b_c-1"}):
@@ -102,7 +106,10 @@ async def test_accepts_the_longest_query_and_the_limits_of_k(client: AsyncTestCl
 
 @pytest.mark.parametrize(
     ("problem", "field"),
-    [(Problem(field="repo", message="unknown repository 'nope'"), "repo"), (Problem("query", "too long"), "q")],
+    [
+        (Problem(field="repo", message="unknown repository 'nope'"), "repo"),
+        (Problem("query", "too long"), "q"),
+    ],
 )
 async def test_maps_a_replica_problem_to_400_naming_the_parameter(
     client: AsyncTestClient, stand_ins: StandIns, problem: Problem, field: str

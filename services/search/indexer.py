@@ -1,0 +1,134 @@
+"""Index one repository into the search index, reusing every vector it can.
+
+Each chunk is embedded as `"{path}\\n{text}"`: the path says what the code is about when the code
+alone does not ("auth/oauth.py" above a ten-line function). Its vector is cached under the sha1 of
+exactly that text, so a vector is reused only when the embedder would have been given the same
+input: an unchanged chunk is never re-embedded, while a moved file is, because its text changed.
+Chunks of other repositories are carried over as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from services.search.chunking import chunk_file
+from services.search.documents import Chunk
+from services.search.embedding import Embedder
+from services.search.files import walk_repository
+from services.search.index import SearchIndex
+
+Progress = Callable[[float, str], None]
+EMBED_SLICE = 256  # texts per Embedder.embed call: progress granularity, not batch size
+REPORT_EVERY_S = 0.5
+# Share of the progress bar each phase takes (reading files, embedding, building BM25).
+READ_END, EMBED_END, DONE = 0.05, 0.9, 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    files: int
+    chunks: int  # chunks of this repository
+    embedded: int  # texts sent to the embedder
+    reused: int  # chunks whose vector came from the previous index (or a twin in this run)
+    seconds: float
+    chunks_per_second: float  # chunks / seconds, the whole run
+
+
+def embed_text(chunk: Chunk) -> str:
+    """What the embedder sees for a chunk (see the module docstring)."""
+    return f"{chunk.path}\n{chunk.text}"
+
+
+def embed_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
+
+
+class _Reporter:
+    """Calls `progress` at phase boundaries and at most every REPORT_EVERY_S in between."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+        self.last = 0.0
+
+    def __call__(self, fraction: float, message: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.progress is not None and (force or now - self.last >= REPORT_EVERY_S):
+            self.last = now
+            self.progress(fraction, message)
+
+
+def index_repository(
+    root: Path,
+    name: str,
+    previous: SearchIndex | None,
+    embedder: Embedder,
+    *,
+    max_file_bytes: int = 1_000_000,
+    progress: Progress | None = None,
+) -> tuple[SearchIndex, IndexStats]:
+    """Return `previous` with repository `name`'s chunks replaced by those found under `root`."""
+    started = time.perf_counter()
+    report = _Reporter(progress)
+    report(0.0, f"reading {root}", force=True)
+    files, chunks = 0, []
+    for source in walk_repository(root, max_file_bytes=max_file_bytes):
+        files += 1
+        for chunk in chunk_file(source):
+            chunk.repo = name
+            chunks.append(chunk)
+        report(0.0, f"read {files} files, {len(chunks)} chunks")
+
+    old_chunks = previous.chunks if previous is not None else []
+    if previous is not None and previous.vectors.shape[1] != embedder.dim:
+        raise ValueError(
+            f"the previous index holds {previous.vectors.shape[1]}-d vectors, the embedder makes "
+            f"{embedder.dim}-d ones: index every repository again from scratch"
+        )
+    texts = [embed_text(c) for c in chunks]
+    keys = [embed_key(t) for t in texts]
+    known: dict[str, np.ndarray] = {}
+    if previous is not None:
+        known = {key: previous.vectors[row] for row, key in enumerate(previous.embed_keys)}
+    todo: dict[str, str] = {}  # key → text, each distinct new text once
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known:
+            todo.setdefault(key, text)
+    report(READ_END, f"{len(chunks)} chunks in {files} files; {len(todo)} to embed", force=True)
+
+    pending = sorted(todo.items(), key=lambda item: len(item[1]))  # similar lengths pad less
+    for start in range(0, len(pending), EMBED_SLICE):
+        part = pending[start : start + EMBED_SLICE]
+        fresh = embedder.embed([text for _, text in part])
+        known.update(zip((key for key, _ in part), fresh, strict=True))
+        done = start + len(part)
+        fraction = READ_END + (EMBED_END - READ_END) * done / len(pending)
+        report(fraction, f"embedded {done}/{len(pending)} chunks", force=done == len(pending))
+
+    kept = [row for row, c in enumerate(old_chunks) if c.repo != name]
+    all_chunks = [old_chunks[row] for row in kept] + chunks
+    all_keys = [previous.embed_keys[row] for row in kept] + keys if previous is not None else keys
+    vectors = np.empty((len(all_chunks), embedder.dim), dtype=np.float32)
+    if previous is not None:
+        vectors[: len(kept)] = previous.vectors[kept]
+    for row, key in enumerate(keys, start=len(kept)):
+        vectors[row] = known[key]
+    report(EMBED_END, "building the BM25 index", force=True)
+    index = SearchIndex.build(all_chunks, vectors, all_keys)
+
+    seconds = time.perf_counter() - started
+    stats = IndexStats(
+        files=files,
+        chunks=len(chunks),
+        embedded=len(todo),
+        reused=len(chunks) - len(todo),
+        seconds=round(seconds, 3),
+        chunks_per_second=round(len(chunks) / seconds, 1) if seconds > 0 else 0.0,
+    )
+    report(DONE, f"indexed {len(chunks)} chunks of {name!r} ({stats.embedded} embedded)", force=True)
+    return index, stats

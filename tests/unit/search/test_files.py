@@ -1,0 +1,233 @@
+"""The repository walker: what it indexes, what it skips, and the language it assigns."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from services.search.files import detect_language, walk_repository
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "sample_repo"
+
+
+def write(root: Path, rel: str, content: str | bytes = "print('hi')\n") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def paths(root: Path, **kwargs: int) -> list[str]:
+    return [f.path for f in walk_repository(root, **kwargs)]
+
+
+def test_gitignore_patterns_at_every_level(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "*.log\n!important.log\nout/\n/top.txt\ndocs/**/draft.md\n")
+    write(tmp_path, "src/.gitignore", "secret.py\n!debug.log\n")
+    for rel in [
+        "a.py",
+        "debug.log",  # *.log
+        "important.log",  # re-included by !important.log
+        "out/x.py",  # out/ matches the directory
+        "src/out",  # ... but not a file called out
+        "top.txt",  # /top.txt is anchored to the root
+        "src/top.txt",
+        "docs/draft.md",  # ** matches no directory too
+        "docs/a/b/draft.md",
+        "docs/final.md",
+        "secret.py",  # src/.gitignore does not reach the root
+        "src/secret.py",
+        "src/debug.log",  # the deeper .gitignore's negation wins
+        "src/deeper/secret.py",  # a nested .gitignore applies below its directory
+    ]:
+        write(tmp_path, rel, "x = 1\n")
+    assert paths(tmp_path) == [
+        "a.py",
+        "docs/final.md",
+        "important.log",
+        "secret.py",
+        "src/debug.log",
+        "src/out",
+        "src/top.txt",
+    ]
+
+
+def test_negation_cannot_reinclude_a_file_in_an_ignored_directory(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "generated/\n!generated/keep.py\n")
+    write(tmp_path, "generated/keep.py")
+    write(tmp_path, "main.py")
+    assert paths(tmp_path) == ["main.py"]
+
+
+def test_git_info_exclude_is_honoured(tmp_path: Path) -> None:
+    write(tmp_path, ".git/info/exclude", "local_notes.py\n")
+    write(tmp_path, "local_notes.py")
+    write(tmp_path, "app.py")
+    assert paths(tmp_path) == ["app.py"]
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        ".git/config.py",
+        "node_modules/react/index.js",
+        "vendor/lib.go",
+        "third_party/x.c",
+        ".venv/lib/site.py",
+        "venv/bin/activate.py",
+        "pkg/__pycache__/m.py",
+        "acme.egg-info/top_level.txt",
+        "build/lib/acme.py",
+        "dist/bundle.js",
+        "target/debug/main.rs",
+        "web/.next/server.js",
+        "htmlcov/index.html",
+        ".idea/workspace.xml",
+        ".mypy_cache/x.json",
+        "site-packages/requests/api.py",
+    ],
+)
+def test_vendored_and_generated_directories_are_skipped(tmp_path: Path, rel: str) -> None:
+    write(tmp_path, rel, "code = 1\n")
+    write(tmp_path, "keep.py")
+    assert paths(tmp_path) == ["keep.py"]
+
+
+@pytest.mark.parametrize(
+    ("rel", "content"),
+    [
+        ("data.txt", b"header\x00\x01\x02binary"),  # NUL byte
+        ("latin1.txt", "café".encode("latin-1")),  # not UTF-8
+        ("logo.png", b"looks like text but is an image by name\n"),
+        ("fonts/a.woff2", b"text"),
+        ("model.onnx", b"text"),
+        ("lib.so", b"text"),
+        ("package-lock.json", '{"lockfileVersion": 3}\n'),
+        ("yarn.lock", "# yarn lockfile v1\n"),
+        ("Cargo.lock", "version = 3\n"),
+        ("poetry.lock", "[[package]]\n"),
+        ("uv.lock", "version = 1\n"),
+        ("Gemfile.lock", "GEM\n"),
+        ("app.min.js", "var a=1;\n"),
+        ("theme.min.css", "a{b:c}\n"),
+        ("app.js.map", '{"version":3}\n'),
+        ("bundle.js", "var a=1;" * 300),  # one 2,400-character line: minified
+        ("empty.py", ""),
+        ("blank.py", "  \n\n\t\n"),
+    ],
+)
+def test_binary_lock_minified_and_empty_files_are_skipped(tmp_path: Path, rel: str, content: str | bytes) -> None:
+    write(tmp_path, rel, content)
+    write(tmp_path, "keep.py")
+    assert paths(tmp_path) == ["keep.py"]
+
+
+def test_long_lines_are_fine_in_prose(tmp_path: Path) -> None:
+    write(tmp_path, "README.md", ("An unwrapped paragraph of prose. " * 40 + "\n\n") * 3)
+    assert paths(tmp_path) == ["README.md"]
+
+
+def test_files_over_the_size_limit_are_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "exact.py", "x" * 99 + "\n")
+    write(tmp_path, "over.py", "x" * 100 + "\n")
+    assert paths(tmp_path, max_file_bytes=100) == ["exact.py"]
+
+
+def test_symlinks_are_not_followed_outside_the_root(tmp_path: Path) -> None:
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    write(outside, "secret.py")
+    write(root, "real/inner.py")
+    os.symlink(outside / "secret.py", root / "leak.py")
+    os.symlink(outside, root / "leakdir")
+    os.symlink(root / "real" / "inner.py", root / "alias.py")
+    os.symlink(root / "real", root / "loop")
+    assert paths(root) == ["alias.py", "real/inner.py"]
+
+
+def test_paths_are_relative_posix_and_in_sorted_order(tmp_path: Path) -> None:
+    for rel in ["b.py", "a/z.py", "a.py", "a/b/c.py", "a-b.py", "A.py"]:
+        write(tmp_path, rel)
+    found = paths(tmp_path)
+    assert found == sorted(found) == ["A.py", "a-b.py", "a.py", "a/b/c.py", "a/z.py", "b.py"]
+
+
+def test_text_is_decoded_with_newlines_normalised(tmp_path: Path) -> None:
+    write(tmp_path, "win.py", b"\xef\xbb\xbfx = 1\r\ny = 'caf\xc3\xa9'\r\n")
+    (source,) = walk_repository(tmp_path)
+    assert (source.path, source.language, source.text) == ("win.py", "python", "x = 1\ny = 'café'\n")
+
+
+def test_extensionless_scripts_get_their_language_from_the_shebang(tmp_path: Path) -> None:
+    write(tmp_path, "bin/serve", "#!/usr/bin/env python3\nprint('serving')\n")
+    write(tmp_path, "bin/deploy", "#!/bin/bash\necho deploying\n")
+    write(tmp_path, "NOTES", "plain notes\n")
+    assert [(f.path, f.language) for f in walk_repository(tmp_path)] == [
+        ("NOTES", "text"),
+        ("bin/deploy", "shell"),
+        ("bin/serve", "python"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [
+        ("acme/tokens.py", "python"),
+        ("types.pyi", "python"),
+        ("app.js", "javascript"),
+        ("App.jsx", "javascript"),
+        ("mod.mjs", "javascript"),
+        ("cfg.cjs", "javascript"),
+        ("api.ts", "typescript"),
+        ("Box.tsx", "typescript"),
+        ("README.md", "markdown"),
+        ("guide.markdown", "markdown"),
+        ("index.rst", "rst"),
+        ("main.go", "go"),
+        ("Main.java", "java"),
+        ("build.gradle.kts", "kotlin"),
+        ("lib.rs", "rust"),
+        ("util.c", "c"),
+        ("util.h", "c"),
+        ("engine.cpp", "cpp"),
+        ("engine.hpp", "cpp"),
+        ("Program.cs", "csharp"),
+        ("app.rb", "ruby"),
+        ("index.php", "php"),
+        ("View.swift", "swift"),
+        ("Job.scala", "scala"),
+        ("deploy.sh", "shell"),
+        ("schema.sql", "sql"),
+        ("index.html", "html"),
+        ("site.scss", "css"),
+        ("ci.yml", "yaml"),
+        ("pyproject.toml", "toml"),
+        ("package.json", "json"),
+        ("setup.cfg", "ini"),
+        ("tox.ini", "ini"),
+        ("Dockerfile", "dockerfile"),
+        ("docker/Dockerfile.dev", "dockerfile"),
+        ("Makefile", "makefile"),
+        ("notes.txt", "text"),
+        ("LICENSE", "text"),
+        ("data.unknownext", "text"),
+    ],
+)
+def test_detect_language(path: str, language: str) -> None:
+    assert detect_language(path) == language
+
+
+def test_fixture_repository() -> None:
+    found = {f.path: f.language for f in walk_repository(FIXTURE)}
+    assert "static/logo.png" not in found and ".gitignore" not in found
+    assert found["acme/auth/tokens.py"] == "python"
+    assert found["web/src/api/client.ts"] == "typescript"
+    assert found["web/src/components/SearchBox.jsx"] == "javascript"
+    assert found["docs/architecture.rst"] == "rst"
+    assert found["README.md"] == "markdown"
+    assert found["scripts/deploy.sh"] == "shell"
+    assert found["Dockerfile"] == "dockerfile"

@@ -1,0 +1,152 @@
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.search.indexer import embed_key, embed_text, index_repository
+
+DIM = 8
+
+
+class CountingEmbedder:
+    """Stands in for the ONNX embedder: a unit vector derived from the text's hash."""
+
+    dim = DIM
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return np.stack([self.vector(t) for t in texts]) if texts else np.zeros((0, DIM), np.float32)
+
+    @staticmethod
+    def vector(text: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little")
+        v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+
+FILES = {
+    "app/auth.py": '''"""Authentication."""
+
+
+def validate_token(token):
+    """Check the signature of an OAuth token."""
+    return verify(token)
+
+
+def refresh_token(token):
+    return issue(token.subject)
+''',
+    "app/render.py": '''def render_template(name, context):
+    return jinja.render(name, context)
+''',
+    "README.md": "# Demo\n\nA tiny repository for indexer tests.\n",
+}
+
+
+def write_repo(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_first_index_embeds_every_chunk_once(tmp_path):
+    root = write_repo(tmp_path / "demo", FILES)
+    embedder = CountingEmbedder()
+    index, stats = index_repository(root, "demo", None, embedder)
+    assert stats.files == 3
+    assert stats.chunks == len(index.chunks) > 0
+    assert stats.embedded == len(embedder.texts) == len(set(embedder.texts)) == stats.chunks
+    assert stats.reused == 0
+    assert index.repos() == {"demo": stats.chunks}
+    for chunk, key, vector in zip(index.chunks, index.embed_keys, index.vectors, strict=True):
+        assert key == embed_key(embed_text(chunk))
+        np.testing.assert_array_equal(vector, CountingEmbedder.vector(embed_text(chunk)))
+    assert all(embed_text(c).startswith(f"{c.path}\n") for c in index.chunks)
+
+
+def test_unchanged_repository_embeds_nothing(tmp_path):
+    root = write_repo(tmp_path / "demo", FILES)
+    first, _ = index_repository(root, "demo", None, CountingEmbedder())
+    embedder = CountingEmbedder()
+    second, stats = index_repository(root, "demo", first, embedder)
+    assert stats.embedded == 0
+    assert embedder.texts == []
+    assert stats.reused == stats.chunks == len(first.chunks)
+    assert second.version == first.version
+    np.testing.assert_array_equal(second.vectors, first.vectors)
+
+
+def test_changing_one_function_re_embeds_only_its_chunks(tmp_path):
+    root = write_repo(tmp_path / "demo", FILES)
+    first, _ = index_repository(root, "demo", None, CountingEmbedder())
+    (root / "app/auth.py").write_text(FILES["app/auth.py"].replace("issue(token.subject)", "issue(token.sub)"))
+    embedder = CountingEmbedder()
+    second, stats = index_repository(root, "demo", first, embedder)
+    old_keys = set(first.embed_keys)
+    changed = [c for c, key in zip(second.chunks, second.embed_keys, strict=True) if key not in old_keys]
+    assert len(changed) >= 1
+    assert all(c.path == "app/auth.py" for c in changed)
+    assert any("issue(token.sub)" in c.text for c in changed)
+    assert not any("validate_token" in c.text and "refresh_token" not in c.text for c in changed)
+    assert stats.embedded == len(changed) == len(embedder.texts)
+    assert stats.reused == stats.chunks - len(changed)
+
+
+def test_a_second_repository_leaves_the_first_intact(tmp_path):
+    demo = write_repo(tmp_path / "demo", FILES)
+    other = write_repo(tmp_path / "other", {"lib/bucket.py": "class TokenBucket:\n    def take(self): ...\n"})
+    first, _ = index_repository(demo, "demo", None, CountingEmbedder())
+    both, stats = index_repository(other, "other", first, CountingEmbedder())
+    assert both.repos() == {"demo": len(first.chunks), "other": stats.chunks}
+    demo_rows = [i for i, c in enumerate(both.chunks) if c.repo == "demo"]
+    assert [both.chunks[i] for i in demo_rows] == first.chunks
+    np.testing.assert_array_equal(both.vectors[demo_rows], first.vectors)
+
+    # Re-indexing demo (now without README.md) replaces demo's chunks only.
+    (demo / "README.md").unlink()
+    again, _ = index_repository(demo, "demo", both, CountingEmbedder())
+    assert again.repos()["other"] == stats.chunks
+    assert "README.md" not in {c.path for c in again.chunks}
+    hits = again.retrieve("token bucket", CountingEmbedder.vector("x"), k=3, repo="other")
+    assert {again.chunks[h.index].path for h in hits} == {"lib/bucket.py"}
+
+
+def test_identical_chunks_are_embedded_once(tmp_path):
+    text = "def helper():\n    return 42\n"
+    root = write_repo(tmp_path / "demo", {"a.py": text})
+    (root / "b").mkdir()
+    embedder = CountingEmbedder()
+    index, stats = index_repository(root, "demo", None, embedder)
+    assert stats.embedded == stats.chunks == 1
+    # The same code under another path is another text for the embedder: the path is part of it.
+    (root / "b" / "a.py").write_text(text)
+    _, stats = index_repository(root, "demo", index, embedder)
+    assert stats.embedded == 1
+    assert stats.chunks == 2
+
+
+def test_progress_rises_from_zero(tmp_path):
+    root = write_repo(tmp_path / "demo", FILES)
+    calls: list[tuple[float, str]] = []
+    index_repository(root, "demo", None, CountingEmbedder(), progress=lambda f, m: calls.append((f, m)))
+    fractions = [f for f, _ in calls]
+    assert fractions[0] == 0.0
+    assert fractions == sorted(fractions)
+    assert 0.9 <= fractions[-1] <= 1.0
+    assert any("embedded" in m for _, m in calls)
+
+
+def test_dimension_mismatch_is_refused(tmp_path):
+    root = write_repo(tmp_path / "demo", FILES)
+    first, _ = index_repository(root, "demo", None, CountingEmbedder())
+    wider = CountingEmbedder()
+    wider.dim = DIM * 2
+    with pytest.raises(ValueError, match="from scratch"):
+        index_repository(root, "demo", first, wider)

@@ -1,0 +1,42 @@
+import time
+
+import pytest
+
+from shared.bus import StackNotRunning, connect, server_list
+from shared.settings import Settings
+from tests.conftest import start_nats
+
+
+def test_server_list_splits_a_cluster_url():
+    assert server_list("nats://a:4222, nats://b:4222,") == ["nats://a:4222", "nats://b:4222"]
+
+
+async def test_connect_fails_fast_with_how_to_start_when_nothing_listens(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(StackNotRunning) as err:
+        await connect(Settings(nats_url="nats://127.0.0.1:9", data_dir=tmp_path), "test")
+    assert time.monotonic() - started < 10
+    assert "codesift up" in str(err.value)
+
+
+async def test_connect_without_stack_file_names_it(tmp_path):
+    with pytest.raises(StackNotRunning) as err:
+        await connect(Settings(data_dir=tmp_path), "test")
+    assert "stack.json" in str(err.value)
+
+
+async def test_service_connection_survives_a_nats_restart(tmp_path):
+    server = start_nats(tmp_path / "n")
+    nc = await connect(Settings(nats_url=server.url), "svc", reconnect=True)
+    try:
+        server.stop()
+        server = start_nats(tmp_path / "n", port=server.port)
+        deadline = time.monotonic() + 10
+        while not nc.is_connected and time.monotonic() < deadline:
+            import asyncio
+
+            await asyncio.sleep(0.05)
+        assert nc.is_connected
+    finally:
+        await nc.close()
+        server.stop()
