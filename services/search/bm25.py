@@ -8,6 +8,7 @@ byte-identical saved files.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import bm25s
@@ -17,6 +18,9 @@ from services.search.vectors import top_k
 
 METHOD, K1, B = "lucene", 1.5, 0.75
 META = "bm25.json"
+# bm25s sets its own logger to DEBUG at import, which logs a line per index built wherever the
+# root logger has a handler; its warnings still get through.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class BM25Index:
@@ -44,9 +48,7 @@ class BM25Index:
             return np.zeros(self.num_docs, dtype=np.float32)
         return self.model.get_scores(list(query_tokens)).astype(np.float32, copy=False)
 
-    def top(
-        self, query_tokens: list[str], k: int, mask: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
+    def top(self, query_tokens: list[str], k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The k best (doc, score) pairs among docs with score > 0 (and in `mask`, if given)."""
         return top_k(self.scores(query_tokens), k, mask, positive=True)
 

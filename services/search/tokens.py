@@ -26,23 +26,27 @@ _ASCII_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _OTHER_PARTS = re.compile(r"[^\W\d_]+|\d+")
 _STEMMER = Stemmer.Stemmer("english")
 
-ENGLISH_STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most my
-    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
-    some such than that the their theirs them themselves then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves""".split()
-)
-# Keywords and names nearly every file of some language repeats; meaningful words such as
-# token, auth, user, request stay.
-CODE_STOP_WORDS = frozenset(
-    """self cls def return import from as class async await lambda pass elif else none true false null nil
-    undefined var let const function func fn this new yield del global nonlocal assert raise try except
-    finally break continue public private protected static void final package extends implements
-    instanceof typeof begin end then fi done esac""".split()
-)
+ENGLISH_STOP_WORDS = frozenset([
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at",
+    "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could",
+    "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has",
+    "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if",
+    "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor",
+    "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out",
+    "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs",
+    "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
+    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
+    "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+])  # fmt: skip
+# Keywords nearly every file of some language repeats. Words that can carry meaning in a name
+# (token, auth, user, request, end, final, package) stay: BM25's IDF weighs them.
+CODE_STOP_WORDS = frozenset([
+    "self", "cls", "def", "return", "import", "from", "as", "class", "async", "await", "lambda", "pass",
+    "elif", "else", "none", "true", "false", "null", "nil", "undefined", "var", "let", "const", "function",
+    "func", "fn", "this", "new", "yield", "del", "global", "nonlocal", "assert", "raise", "try", "except",
+    "finally", "break", "continue", "public", "private", "protected", "static", "void", "extends",
+    "implements", "instanceof", "typeof", "fi", "esac",
+])  # fmt: skip
 STOP_WORDS = ENGLISH_STOP_WORDS | CODE_STOP_WORDS
 
 

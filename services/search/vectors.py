@@ -1,6 +1,6 @@
 """Exact nearest neighbours over unit vectors, and the top-k selection every retriever shares.
 
-At the sizes one machine indexes (tens of thousands of chunks × 384 floats) a matrix-vector
+At the sizes one machine indexes (tens of thousands of chunks x 384 floats) a matrix-vector
 product plus `argpartition` takes well under 2 ms, so no approximate index is needed.
 """
 

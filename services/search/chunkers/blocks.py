@@ -16,10 +16,10 @@ from services.search.chunkers.spans import Span
 
 _BRACKETS = re.compile(r"[{}()\[\]]")
 _OPEN = frozenset("{([")
-# A line ending like this, or a next line starting like this, continues the statement.
+# Without semicolons, a line ending like this, or a next line starting like this, continues the statement.
 _CONTINUES_AFTER = ("=", ",", "(", "[", "{", "+", "-", "*", "/", "&", "|", "?", ":", ".", "=>", "->")
-_CONTINUES_BEFORE = ("{", ".", "?", ":", "+", "-", "*", "/", "&", "|", "=", ")", "]")
-
+_CONTINUES_BEFORE = re.compile(r"[{.?:+\-*/&|=)\]]|(?:extends|implements|throws|where|with)\b")
+_DIRECTIVE = ("#", "<?", "?>")  # preprocessor lines and PHP tags stand alone even where `;` ends statements
 
 # Called with the masked code of a statement's first line (stripped) and of the whole statement.
 Classifier = Callable[[str, str], "Header | None"]
@@ -35,9 +35,12 @@ class Header:
 
 
 class Blocks:
-    def __init__(self, source_lines: list[str], masked_text: str) -> None:
+    def __init__(self, source_lines: list[str], masked_text: str, semicolons: bool) -> None:
+        """`semicolons`: statements end only at `;` or a closed block (Java, C, Rust...), not at
+        a line break (JavaScript, Go, Kotlin...)."""
         self.source = source_lines
         self.code = masked_text.split("\n")[: len(source_lines)]
+        self.semicolons = semicolons
         self.start_depth: list[int] = []
         self.end_depth: list[int] = []
         self.opens_block: list[bool] = []
@@ -54,27 +57,26 @@ class Blocks:
             self.end_depth.append(depth)
             self.opens_block.append(opens)
 
-    def __len__(self) -> int:
-        return len(self.code)
-
-    def line(self, number: int) -> str:
-        """Masked code of a 1-based line."""
-        return self.code[number - 1]
-
     def statement_end(self, first: int, last: int, depth: int) -> int | None:
         """Last line of the statement starting on `first` at `depth` (None: not found by `last`).
 
-        It ends where the depth is back to `depth` after a block closed, at a `;`, or on a line
-        that neither ends nor is followed by something that continues an expression.
+        It ends where the depth is back to `depth` after a block closed, at a `;`, or (without
+        semicolons) on a line that neither ends nor is followed by something that continues it.
         """
+        if self.semicolons and self.code[first - 1].lstrip().startswith(_DIRECTIVE):
+            n = first
+            while n < last and self.code[n - 1].rstrip().endswith("\\"):
+                n += 1
+            return n
         seen_block = False
         for n in range(first, last + 1):
             i = n - 1
             seen_block = seen_block or self.opens_block[i]
             if self.end_depth[i] > depth:
                 continue
-            tail = self.code[i].rstrip()
-            if seen_block or tail.endswith(";") or not self._continues(n, last):
+            if seen_block or self.code[i].rstrip().endswith(";"):
+                return n
+            if not self.semicolons and not self._continues(n, last):
                 return n
         return None
 
@@ -85,8 +87,15 @@ class Blocks:
         for m in range(n + 1, last + 1):
             head = self.code[m - 1].lstrip()
             if head:
-                return head.startswith(_CONTINUES_BEFORE)
+                return _CONTINUES_BEFORE.match(head) is not None
         return False
+
+    def _line_end(self, first: int, last: int, depth: int) -> int:
+        """Last line of a one-line construct (a decorator) whose brackets may span lines."""
+        n = first
+        while n < last and self.end_depth[n - 1] > depth:
+            n += 1
+        return n
 
     def definitions(
         self, first: int, last: int, depth: int, classify: Classifier
@@ -102,15 +111,16 @@ class Blocks:
                 n += 1
                 continue
             if head.startswith(("@", "#[")):
-                end = self.statement_end(n, last, depth) or n
                 decorator_start = decorator_start or n
-                n = end + 1
+                n = self._line_end(n, last, depth) + 1
                 continue
             end = self.statement_end(n, last, depth)
-            header = None if end is None else classify(head, "\n".join(self.code[n - 1 : end]))
-            if header is None or end is None:
+            if end is None:  # no later statement at this depth can end either
+                break
+            header = classify(head, "\n".join(self.code[n - 1 : end]))
+            if header is None:
                 decorator_start = 0
-                n = (end or n) + 1
+                n = end + 1
                 continue
             start = self._with_comments(decorator_start or n, floor)
             found.append((Span(start, end, header.kind, header.symbol), header))

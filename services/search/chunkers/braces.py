@@ -7,22 +7,21 @@ from services.search.chunkers.blocks import Blocks, Classifier, Header
 from services.search.chunkers.lexer import C_LIKE, GO, JS, PHP, Syntax, mask
 from services.search.chunkers.spans import CLASS_MAX_LINES, Span, fill_gaps
 
-LANGUAGES: dict[str, tuple[Syntax, Classifier]] = {
-    "javascript": (JS, javascript.classify),
-    "typescript": (JS, javascript.classify),
-    "go": (GO, generic.classify),
-    "php": (PHP, generic.classify),
-    **{
-        name: (C_LIKE, generic.classify)
-        for name in ("java", "kotlin", "rust", "c", "cpp", "csharp", "swift", "scala")
-    },
+# language: (literals and comments, what statements define, whether `;` is what ends a statement)
+LANGUAGES: dict[str, tuple[Syntax, Classifier, bool]] = {
+    "javascript": (JS, javascript.classify, False),
+    "typescript": (JS, javascript.classify, False),
+    "go": (GO, generic.classify, False),
+    "php": (PHP, generic.classify, True),
+    **{name: (C_LIKE, generic.classify, True) for name in ("java", "rust", "c", "cpp", "csharp")},
+    **{name: (C_LIKE, generic.classify, False) for name in ("kotlin", "swift", "scala")},
 }
 
 
 def brace_spans(language: str, text: str, lines: list[str]) -> list[Span]:
     """Top-level definitions (large classes split into members) and the module code between them."""
-    syntax, classify = LANGUAGES[language]
-    blocks = Blocks(lines, mask(text, syntax))
+    syntax, classify, semicolons = LANGUAGES[language]
+    blocks = Blocks(lines, mask(text, syntax), semicolons)
     spans: list[Span] = []
     for span, header in blocks.definitions(1, len(lines), 0, classify):
         spans.extend(_split_class(blocks, span, header))

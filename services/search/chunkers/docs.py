@@ -68,21 +68,22 @@ def section_spans(headings: list[Heading], lines: list[str]) -> list[Span]:
     """One span per heading up to the next; text before the first heading is a section of its own.
 
     A heading with no text under it (a title right above its first subheading) is merged into
-    the section that follows, which gives the merged span its symbol.
+    the section that follows, whose symbol then names both: "Title / Subheading".
     """
     if not headings or headings[0].start > 1:
         headings = [Heading(1, 1, ""), *headings]
     spans: list[Span] = []
-    pending = 0
+    pending: list[Heading] = []
     for i, heading in enumerate(headings):
         last = i + 1 == len(headings)
         end = len(lines) if last else headings[i + 1].start - 1
-        has_text = any(line.strip() for line in lines[heading.body - 1 : end])
-        if not has_text and not last:
-            pending = pending or heading.start
+        if not last and not any(line.strip() for line in lines[heading.body - 1 : end]):
+            pending.append(heading)
             continue
-        spans.append(Span(pending or heading.start, end, "doc_section", heading.title))
-        pending = 0
+        merged = [*pending, heading]
+        symbol = " / ".join(h.title for h in merged if h.title)
+        spans.append(Span(merged[0].start, end, "doc_section", symbol))
+        pending = []
     return spans
 
 

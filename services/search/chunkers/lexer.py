@@ -74,6 +74,12 @@ def mask(text: str, syntax: Syntax) -> str:
     return "".join(pieces)
 
 
+def _match_end(pattern: re.Pattern[str], text: str, start: int) -> int:
+    """End of a string literal opening at `start` (its pattern always matches the opening quote)."""
+    m = pattern.match(text, start)
+    return m.end() if m else start + 1
+
+
 class _Scanner:
     def __init__(self, text: str, syntax: Syntax) -> None:
         self.text = text
@@ -119,11 +125,11 @@ class _Scanner:
             return len(text) if close < 0 else close + 3
         if token == '"':
             if self.syntax.verbatim_at and start > 0 and text[start - 1] == "@":
-                return _VERBATIM.match(text, start).end()  # type: ignore[union-attr]
-            return _DOUBLE.match(text, start).end()  # type: ignore[union-attr]
+                return _match_end(_VERBATIM, text, start)
+            return _match_end(_DOUBLE, text, start)
         if token == "'":
             if self.syntax.quote_strings:
-                return _SINGLE.match(text, start).end()  # type: ignore[union-attr]
+                return _match_end(_SINGLE, text, start)
             m = _CHAR.match(text, start)
             return m.end() if m else None
         if token == "`":

@@ -10,7 +10,12 @@ _Def = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
 def python_spans(text: str, lines: list[str]) -> list[Span] | None:
-    """Spans of a Python file, or None when it does not parse (the caller falls back to windows)."""
+    """Spans of a Python file, or None when it does not parse (the caller falls back to windows).
+
+    Also None when a lone carriage return would make `ast` count lines differently.
+    """
+    if "\r" in text.replace("\r\n", ""):
+        return None
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -33,12 +38,11 @@ def _class_spans(node: ast.ClassDef, lines: list[str], floor: int) -> list[Span]
     members: list[Span] = []
     member_floor = node.lineno
     for item in node.body:
-        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-            symbol = f"{node.name}.{item.name}"
-            members.append(Span(_start(item, lines, member_floor), _end(item), "method", symbol))
-        elif isinstance(item, ast.ClassDef):
-            symbol = f"{node.name}.{item.name}"
-            members.append(Span(_start(item, lines, member_floor), _end(item), "class", symbol))
+        if isinstance(item, _Def):
+            kind = "class" if isinstance(item, ast.ClassDef) else "method"
+            members.append(
+                Span(_start(item, lines, member_floor), _end(item), kind, f"{node.name}.{item.name}")
+            )
         member_floor = _end(item)
     # The class line, its docstring and attributes (and any code between methods) are class chunks.
     return fill_gaps(members, start, end, "class", node.name)

@@ -7,12 +7,12 @@ import pytest
 from services.search.bm25 import BM25Index
 
 CORPUS = [
-    "parse the config file and validate the token".split(),
-    "validate oauth token token expiry".split(),
-    "render the html template".split(),
-    "config loader reads yaml config".split(),
+    ["parse", "the", "config", "file", "and", "validate", "the", "token"],
+    ["validate", "oauth", "token", "token", "expiry"],
+    ["render", "the", "html", "template"],
+    ["config", "loader", "reads", "yaml", "config"],
     [],
-    "token bucket rate limiter".split(),
+    ["token", "bucket", "rate", "limiter"],
 ]
 
 

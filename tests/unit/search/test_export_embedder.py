@@ -39,10 +39,14 @@ def test_the_cache_key_follows_the_source_config(tmp_path):
     for name in ("config.json", "tokenizer.json"):
         (copy / name).write_bytes((source / name).read_bytes())
     before = source_hash(copy)
-    (copy / "config.json").write_text((source / "config.json").read_text().replace('"max_position_embeddings": 512', '"max_position_embeddings": 256'))
+    (copy / "config.json").write_text(
+        (source / "config.json")
+        .read_text()
+        .replace('"max_position_embeddings": 512', '"max_position_embeddings": 256')
+    )
     assert source_hash(copy) != before
 
 
 def test_a_directory_without_a_model_is_refused(tmp_path):
-    with pytest.raises(export_embedder.EmbedderExportError, match="config.json"):
+    with pytest.raises(export_embedder.EmbedderExportError, match=r"config\.json"):
         ensure_embedder(tmp_path / "cache", tmp_path)

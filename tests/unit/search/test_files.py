@@ -121,7 +121,9 @@ def test_vendored_and_generated_directories_are_skipped(tmp_path: Path, rel: str
         ("blank.py", "  \n\n\t\n"),
     ],
 )
-def test_binary_lock_minified_and_empty_files_are_skipped(tmp_path: Path, rel: str, content: str | bytes) -> None:
+def test_binary_lock_minified_and_empty_files_are_skipped(
+    tmp_path: Path, rel: str, content: str | bytes
+) -> None:
     write(tmp_path, rel, content)
     write(tmp_path, "keep.py")
     assert paths(tmp_path) == ["keep.py"]

@@ -1,3 +1,4 @@
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_retrieve_fuses_keyword_and_vector_hits():
     query_vector = index.vectors[2]  # the render chunk is the nearest vector
     hits = index.retrieve("validate token", query_vector, k=5)
     assert [h.fusion_rank for h in hits] == list(range(1, len(hits) + 1))
-    assert all(a.fusion_score >= b.fusion_score for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a.fusion_score >= b.fusion_score for a, b in itertools.pairwise(hits))
     by_path = {index.chunks[h.index].path: h for h in hits}
     oauth = by_path["auth/oauth.py"]
     assert oauth.bm25_rank == 1

@@ -41,9 +41,9 @@ def validate_token(token):
 def refresh_token(token):
     return issue(token.subject)
 ''',
-    "app/render.py": '''def render_template(name, context):
+    "app/render.py": """def render_template(name, context):
     return jinja.render(name, context)
-''',
+""",
     "README.md": "# Demo\n\nA tiny repository for indexer tests.\n",
 }
 
@@ -86,7 +86,9 @@ def test_unchanged_repository_embeds_nothing(tmp_path):
 def test_changing_one_function_re_embeds_only_its_chunks(tmp_path):
     root = write_repo(tmp_path / "demo", FILES)
     first, _ = index_repository(root, "demo", None, CountingEmbedder())
-    (root / "app/auth.py").write_text(FILES["app/auth.py"].replace("issue(token.subject)", "issue(token.sub)"))
+    (root / "app/auth.py").write_text(
+        FILES["app/auth.py"].replace("issue(token.subject)", "issue(token.sub)")
+    )
     embedder = CountingEmbedder()
     second, stats = index_repository(root, "demo", first, embedder)
     old_keys = set(first.embed_keys)

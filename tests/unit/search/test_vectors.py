@@ -1,3 +1,4 @@
+import itertools
 import time
 
 import numpy as np
@@ -24,7 +25,7 @@ def test_nearest_matches_a_full_sort():
     hits = nearest(vectors, query, 10)
     assert [doc for doc, _ in hits] == brute_force(vectors, query, 10)
     assert hits[0] == (17, pytest.approx(1.0))
-    assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a[1] >= b[1] for a, b in itertools.pairwise(hits))
 
 
 def test_mask_restricts_the_candidates():
