@@ -33,7 +33,10 @@ def k_value(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codesift", description=__doc__)
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help="the stack's data directory (default: $CODESIFT_DATA_DIR or ./data)"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the stack's data directory (default: $CODESIFT_DATA_DIR or ./data)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

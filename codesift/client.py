@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -95,7 +94,7 @@ class Stack:
                     raise TimeoutError(f"job {job_id} did not finish within {timeout:.0f} s")
                 try:
                     msg = await sub.next_msg(timeout=1.0)
-                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.TimeoutError):
                     if last is None and not hinted and time.monotonic() - started > idle_hint:
                         hinted = True
                         on_progress(_waiting(job_id))

@@ -98,5 +98,7 @@ async def status(data_dir: Path | None = None) -> int:
     for r in sorted(replicas, key=lambda r: r.replica_id):
         age = time.time() - r.started_at
         repos = ", ".join(f"{k} ({v})" for k, v in sorted(r.repos.items())) or "nothing indexed"
-        print(f"  {r.replica_id}: index {r.index_version or '-'}, {r.chunks} chunks [{repos}], up {age:.0f} s")
+        print(
+            f"  {r.replica_id}: index {r.index_version or '-'}, {r.chunks} chunks [{repos}], up {age:.0f} s"
+        )
     return 0

@@ -111,7 +111,10 @@ class Supervisor:
             store = self.data_dir / "nats"
             port = int(self.nats_url.rsplit(":", 1)[1])
             self.services.append(
-                Service("nats", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)])
+                Service(
+                    "nats",
+                    [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+                )
             )
         self.services.append(Service("indexer", [py, "-m", "services.search", "indexer"], base))
         for i in range(1, self.replicas + 1):
@@ -121,8 +124,10 @@ class Supervisor:
 
     async def export_embedder(self) -> str:
         say("preparing the embedding model (exported to ONNX once, then cached)")
+        from shared.settings import settings
+
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.search.export_embedder",
+            sys.executable, "-m", "services.search.export_embedder", "--cache-dir", str(settings().cache_dir),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=str(ROOT),
         )  # fmt: skip
         out, _ = await proc.communicate()

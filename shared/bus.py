@@ -65,8 +65,10 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> 
             reconnect_time_wait=0.25,
             error_cb=_log_error,
         )
-    except (OSError, nats.errors.Error, asyncio.TimeoutError) as exc:
-        raise StackNotRunning(how_to_start(settings, f"nothing answers at {url}: {exc or type(exc).__name__}")) from None
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
+        raise StackNotRunning(
+            how_to_start(settings, f"nothing answers at {url}: {exc or type(exc).__name__}")
+        ) from None
     nc.options["max_reconnect_attempts"] = -1 if reconnect else 0
     nc.options["allow_reconnect"] = reconnect
     return nc
@@ -89,9 +91,10 @@ async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) ->
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             try:
                 msg = await sub.next_msg(timeout=left)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 break
-            replies.append(msg.data)
+            if msg.data:  # an empty message with status 503 means "no responders" (none yet)
+                replies.append(msg.data)
     finally:
         await sub.unsubscribe()
     return replies

@@ -29,7 +29,9 @@ LOCK_FILES = frozenset(
     {"package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "Cargo.lock",
      "uv.lock", "go.sum"}
 )  # fmt: skip
-SKIP_FILES = frozenset({".gitignore", ".gitattributes", ".gitmodules", ".gitkeep"})  # VCS plumbing
+# .codesiftignore (same syntax as .gitignore) leaves out what git keeps but search should not see.
+IGNORE_FILES = (".gitignore", ".codesiftignore")
+SKIP_FILES = frozenset({".gitignore", ".codesiftignore", ".gitattributes", ".gitmodules", ".gitkeep"})  # VCS plumbing
 SKIP_SUFFIXES = (".lock", ".min.js", ".min.css", ".map")
 BINARY_EXTENSIONS = frozenset(
     {
@@ -101,9 +103,10 @@ def walk_repository(root: Path, max_file_bytes: int = 1_000_000) -> Iterator[Sou
 
 
 def _walk(root: Path, directory: Path, prefix: str, ignores: Ignores, max_bytes: int) -> Iterator[SourceFile]:
-    gitignore = directory / ".gitignore"
-    if gitignore.is_file():
-        ignores = [*ignores, (prefix, _read_spec(gitignore))]
+    for name in IGNORE_FILES:
+        spec_file = directory / name
+        if spec_file.is_file():
+            ignores = [*ignores, (prefix, _read_spec(spec_file))]
     try:
         with os.scandir(directory) as listing:
             entries = list(listing)

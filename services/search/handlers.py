@@ -7,8 +7,8 @@ import contextlib
 import logging
 
 from faststream import Context
-from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
 from faststream.middlewares import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
 
 from services.search.index import SearchIndex
 from services.search.indexing import Indexer

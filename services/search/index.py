@@ -29,6 +29,11 @@ from services.search.tokens import code_tokens, path_tokens, query_tokens
 from services.search.vectors import top_k
 
 RRF_K = 60
+# Path tokens 0/1/2/3 times, measured with bench/golden_transformers.json (117 questions, 10,572
+# chunks of transformers): BM25 MRR@10 0.744/0.780/0.794/0.812, fusion 0.839/0.835/0.838/0.832.
+# Fusion barely moves (the embedded text holds the path too); BM25 alone, a ranking feature,
+# gains. Twice is the middle ground: the golden questions were written knowing the file names.
+PATH_REPEAT = 2
 FORMAT = 1
 CHUNKS_FILE, VECTORS_FILE, BM25_DIR = "chunks.json", "vectors.npy", "bm25"
 
@@ -59,8 +64,8 @@ class Retrieved:
 
 
 def bm25_tokens(chunk: Chunk) -> list[str]:
-    """What BM25 indexes for a chunk: its code tokens and, once, the tokens of its path."""
-    return code_tokens(chunk.text) + path_tokens(chunk.path)
+    """What BM25 indexes for a chunk: its code tokens and, PATH_REPEAT times, its path's tokens."""
+    return code_tokens(chunk.text) + path_tokens(chunk.path) * PATH_REPEAT
 
 
 def content_version(chunks: list[Chunk], embed_keys: list[str]) -> str:

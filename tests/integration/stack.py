@@ -90,7 +90,9 @@ class Stack:
             try:
                 health = self.health()
                 replicas = health.get("replicas", [])
-                if len(replicas) >= n and (version is None or all(r["index_version"] == version for r in replicas)):
+                if len(replicas) >= n and (
+                    version is None or all(r["index_version"] == version for r in replicas)
+                ):
                     return health
             except OSError:
                 pass

@@ -71,7 +71,12 @@ def test_cli_search_json_is_the_http_object(stack: Stack):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"q": ""}, "q"), ({"q": "x", "k": "0"}, "k"), ({"q": "x", "k": "101"}, "k"), ({"q": "x", "repo": "nope"}, "repo")],
+    [
+        ({"q": ""}, "q"),
+        ({"q": "x", "k": "0"}, "k"),
+        ({"q": "x", "k": "101"}, "k"),
+        ({"q": "x", "repo": "nope"}, "repo"),
+    ],
 )
 def test_bad_search_input_is_400_naming_the_field(stack: Stack, params, field):
     status, body = stack.get("/api/search?" + urllib.parse.urlencode(params))

@@ -233,3 +233,14 @@ def test_fixture_repository() -> None:
     assert found["README.md"] == "markdown"
     assert found["scripts/deploy.sh"] == "shell"
     assert found["Dockerfile"] == "dockerfile"
+
+
+def test_codesiftignore_leaves_out_files_git_keeps(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "code.py").write_text("def f():\n    return 1\n")
+    (tmp_path / "questions.json").write_text('[{"q": "where is f"}]\n')
+    (tmp_path / "pkg" / "notes.md").write_text("# Notes\n\nabout f\n")
+    (tmp_path / ".codesiftignore").write_text("questions.json\n")
+    (tmp_path / "pkg" / ".codesiftignore").write_text("*.md\n")
+    paths = [f.path for f in walk_repository(tmp_path)]
+    assert paths == ["pkg/code.py"]
