@@ -10,7 +10,7 @@ import nats
 from nats.aio.client import Client
 
 from shared import subjects
-from shared.bus import StackNotRunning, connect, gather
+from shared.bus import StackNotRunning, connect, gather, request
 from shared.jobs import job_state
 from shared.schemas import (
     JOB_STATES_FINAL,
@@ -59,7 +59,7 @@ class Stack:
     async def search(self, query: str, k: int = 10, repo: str | None = None) -> SearchResponse:
         payload = encoder.encode(SearchRequest(query=query, k=k, repo=repo))
         try:
-            msg = await self.nc.request(subjects.SEARCH_QUERY, payload, timeout=self.settings.request_timeout)
+            msg = await request(self.nc, subjects.SEARCH_QUERY, payload, timeout=self.settings.request_timeout)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             raise StackNotRunning(
                 "No search replica answered: the stack is starting or stopped. Start one with `codesift up`."

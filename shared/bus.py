@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from shared.settings import Settings
 
@@ -98,3 +99,33 @@ async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) ->
     finally:
         await sub.unsubscribe()
     return replies
+
+
+async def request(
+    nc: Client,
+    subject: str,
+    payload: bytes,
+    *,
+    timeout: float,
+    attempt_timeout: float = 2.5,
+    no_responders_for: float = 2.0,
+) -> Msg:
+    """Request/reply for idempotent requests (searches), retried within `timeout` seconds in all.
+
+    A replica killed while it holds a request never answers it: after `attempt_timeout` the request
+    goes again, to another member of the queue group. "No responders" (every replica restarting) is
+    retried for `no_responders_for` seconds. The last error is raised when time is up.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        left = timeout - (loop.time() - start)
+        try:
+            return await nc.request(subject, payload, timeout=max(0.05, min(attempt_timeout, left)))
+        except nats.errors.NoRespondersError:
+            if loop.time() - start + 0.1 >= min(timeout, no_responders_for):
+                raise
+            await asyncio.sleep(0.1)
+        except nats.errors.TimeoutError:
+            if loop.time() - start >= timeout - 0.05:
+                raise

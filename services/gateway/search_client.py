@@ -10,7 +10,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from services.gateway.errors import BadReply, InvalidParameter, Unavailable
-from shared.bus import gather, server_list
+from shared.bus import gather, request, server_list
 from shared.schemas import ReplicaInfo, SearchReply, SearchRequest, SearchResponse, encoder
 from shared.subjects import SEARCH_PING, SEARCH_QUERY
 
@@ -53,12 +53,12 @@ class SearchClient:
     def connected(self) -> bool:
         return self._nc.is_connected
 
-    async def search(self, request: SearchRequest) -> SearchResponse:
+    async def search(self, search: SearchRequest) -> SearchResponse:
         """Ask one replica (queue group) to search; raise a GatewayError when none can."""
         if not self.connected:
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
         try:
-            msg = await self._nc.request(SEARCH_QUERY, encoder.encode(request), timeout=self._timeout)
+            msg = await request(self._nc, SEARCH_QUERY, encoder.encode(search), timeout=self._timeout)
         except nats.errors.NoRespondersError:
             raise Unavailable(f"no search replica is running: {HOW_TO_START}") from None
         except nats.errors.TimeoutError:

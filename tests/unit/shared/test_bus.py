@@ -40,3 +40,43 @@ async def test_service_connection_survives_a_nats_restart(tmp_path):
     finally:
         await nc.close()
         server.stop()
+
+
+async def test_request_retries_past_a_replica_that_never_answers(nats_server):
+    import nats as nats_py
+
+    from shared.bus import request
+
+    nc = await nats_py.connect(nats_server.url)
+    swallowed = []
+
+    async def dead_replica(msg):  # holds the request and dies, as a SIGKILLed replica does
+        swallowed.append(msg)
+
+    async def live_replica(msg):
+        await msg.respond(b"ok:" + msg.data)
+
+    await nc.subscribe("t.search", queue="replicas", cb=dead_replica)
+    await nc.subscribe("t.search", queue="replicas", cb=live_replica)
+    try:
+        for i in range(8):
+            msg = await request(nc, "t.search", str(i).encode(), timeout=5, attempt_timeout=0.2)
+            assert msg.data == f"ok:{i}".encode()
+        assert swallowed, "the queue group never picked the dead replica: the test proves nothing"
+    finally:
+        await nc.close()
+
+
+async def test_request_gives_up_on_no_responders(nats_server):
+    import nats as nats_py
+
+    from shared.bus import request
+
+    nc = await nats_py.connect(nats_server.url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(nats_py.errors.NoRespondersError):
+            await request(nc, "t.nobody", b"x", timeout=5, no_responders_for=0.5)
+        assert 0.4 < time.monotonic() - started < 2
+    finally:
+        await nc.close()
