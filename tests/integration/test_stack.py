@@ -118,14 +118,46 @@ def test_cli_without_stack_fails_with_one_line(tmp_path: Path):
     assert "codesift up" in lines[0]
 
 
-def test_stop_leaves_no_process_behind(tmp_path: Path):
-    s = Stack(tmp_path / "data", replicas=1)
+def test_eval_scores_golden_questions_and_writes_latest_json(stack: Stack):
+    golden = ROOT / "tests" / "fixtures" / "sample_golden.json"
+    done = codesift("eval", "--golden", str(golden), "--json", data_dir=stack.data_dir)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)  # --json prints the object and nothing else
+    written = json.loads((stack.data_dir / "evals" / "latest.json").read_text())
+    assert printed == written
+    assert set(written) >= {"timestamp", "model_path", "metrics", "total_questions"}
+    assert set(written["metrics"]) == {"mrr", "hit_at_1", "hit_at_3", "hit_at_5", "hit_at_10", "ndcg_at_10"}
+    assert written["total_questions"] == 8
+    assert len(written["per_question"]) == 8
+    # the fixture's questions are easy: retrieval must find most of them at the top
+    assert written["metrics"]["hit_at_5"] >= 0.75
+    assert written["metrics"]["mrr"] > 0.5
+
+
+def test_eval_rejects_a_bad_golden_file_naming_the_question(stack: Stack, tmp_path: Path):
+    bad = tmp_path / "golden.json"
+    bad.write_text('[{"q": "fine", "repo": "sample", "expect_paths": ["a"]}, {"q": "no paths", "repo": "sample"}]')
+    done = codesift("eval", "--golden", str(bad), data_dir=stack.data_dir)
+    assert done.returncode != 0
+    assert "expect_paths" in done.stderr and "[1]" in done.stderr
+
+
+def test_two_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path):
+    stacks = [Stack(tmp_path / f"data{i}", replicas=1) for i in range(2)]
+    children = []
     try:
-        s.wait_ready()
-        children = psutil.Process(s.process.pid).children(recursive=True)
-        assert len(children) >= 4  # nats, indexer, replica, gateway
+        for s in stacks:
+            s.wait_ready()
+        for s in stacks:
+            health = s.wait_replicas(1)
+            assert health["bus"]["connected"]
+            children += psutil.Process(s.process.pid).children(recursive=True)
+        urls = {json.loads((s.data_dir / "stack.json").read_text())["nats_url"] for s in stacks}
+        assert len(urls) == 2  # each stack has its own nats-server
+        assert len(children) >= 8  # per stack: nats, indexer, replica, gateway
     finally:
-        assert s.stop() == 0
+        codes = [s.stop() for s in stacks]
+    assert codes == [0, 0]
     time.sleep(0.5)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert not (s.data_dir / "stack.json").exists()
+    assert not any((s.data_dir / "stack.json").exists() for s in stacks)
