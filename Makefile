@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data
 PORT   ?= 8012
 
-.PHONY: help install run test test-fast lint bench clean
+.PHONY: help install browser run test test-fast lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,10 +22,18 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)  ## create .venv with every package (pip)
 
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	# the browser tests drive Debian's Chromium (Playwright's own download is unreachable offline)
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null
+
+browser: $(CHROMIUM)  ## install Chromium for the browser tests
+
 run: install  ## start the stack on the embedded default, index this repository, serve http://127.0.0.1:$(PORT)/
 	$(BIN)/codesift --data-dir $(DATA) up --port $(PORT) --index codesift=.
 
-test: install  ## run every test (unit, integration against a real nats-server, e2e)
+test: install browser  ## run every test (unit, integration against a real nats-server, browser e2e)
 	$(BIN)/pytest
 
 test-fast: install  ## the tests that take seconds, not minutes

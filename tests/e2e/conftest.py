@@ -1,0 +1,48 @@
+"""Browser tests: a real stack and real headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.stack import ROOT, Stack, codesift
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `apt-get install chromium` (make test installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    s = Stack(tmp_path_factory.mktemp("e2e") / "data", replicas=1)
+    try:
+        s.wait_ready()
+        done = codesift("index", str(ROOT / "tests/fixtures/sample_repo"), "--name", "sample", data_dir=s.data_dir)
+        assert done.returncode == 0, done.stdout + done.stderr
+        s.wait_replicas(1)
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context()
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
