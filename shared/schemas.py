@@ -5,6 +5,7 @@ Schema evolution: new fields get defaults, field types never change.
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated
 
 import msgspec
@@ -144,6 +145,78 @@ AnyEvent = JobProgress | IndexUpdated
 JOB_STATES_FINAL = ("succeeded", "failed")
 
 
+# ---------------------------------------------------------------- telemetry (JetStream FEEDBACK, IMPRESSIONS)
+
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+QueryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]  # uuid4().hex, made by a replica
+Rating = Annotated[int, msgspec.Meta(ge=1, le=5)]  # 5 = click or thumbs up, 1 = thumbs down
+Source = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]  # click | thumbs_up | thumbs_down | note | ...
+DocId = Annotated[str, msgspec.Meta(max_length=1000)]  # "path:start-end"; empty only for a note
+Note = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class FeedbackEvent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The original feedback format, plus optional links to the impression it refers to.
+
+    timestamp: RFC 3339 text ("2026-11-25T12:00:00Z") or seconds since the epoch.
+    A note ("what was missing?") has source "note", an empty doc_id and the text in `note`.
+    """
+
+    event_id: EventId
+    query: Query
+    doc_id: DocId
+    rating: Rating
+    source: Source
+    timestamp: datetime.datetime | float
+    query_id: QueryId | None = None
+    position: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    repo: RepoName | None = None
+    note: Note | None = None
+    # set by the gateway only when CODESIFT_TELEMETRY_STORE_CLIENT is on; never taken from clients
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+def feedback_problem(event: FeedbackEvent) -> Problem | None:
+    """Rules across fields that a schema cannot say."""
+    if event.source == "note":
+        if not (event.note or "").strip():
+            return Problem("note", "a note event needs the text of the note")
+    elif not event.doc_id:
+        return Problem("doc_id", "must name the result (path:start-end); only a note may leave it empty")
+    if isinstance(event.timestamp, float) and not 0 < event.timestamp < 10_000_000_000:
+        return Problem("timestamp", "seconds since the epoch out of range")
+    return None
+
+
+class ShownResult(msgspec.Struct):
+    position: int  # 1-based, as shown
+    doc_id: str
+    repo: str
+    path: str
+    score: float
+
+
+class Impression(msgspec.Struct):
+    """What one search showed, in which order: published by the replica that answered."""
+
+    query_id: str
+    query: str
+    repo: str | None
+    k: int
+    results: list[ShownResult]
+    reranker: str
+    model_version: str | None
+    index_version: str | None
+    replica_id: str
+    timestamp: float
+
+
+class FeedbackAccepted(msgspec.Struct):
+    event_id: str
+    status: str = "accepted"
+
+
 # ---------------------------------------------------------------- golden questions and evals
 
 
@@ -179,5 +252,7 @@ class EvalResult(msgspec.Struct):
 # ---------------------------------------------------------------- codecs, built once
 
 encoder = msgspec.json.Encoder()
+feedback_decoder = msgspec.json.Decoder(FeedbackEvent)
+impression_decoder = msgspec.json.Decoder(Impression)
 command_decoder = msgspec.json.Decoder(AnyCommand)
 event_decoder = msgspec.json.Decoder(AnyEvent)

@@ -33,7 +33,7 @@ STREAMS = (
     ),
     api.StreamConfig(
         name="IMPRESSIONS",
-        subjects=[subjects.TELEMETRY_IMPRESSION],
+        subjects=[f"{subjects.TELEMETRY_IMPRESSION}.*"],  # looked up by query id: get_last_msg
         storage=api.StorageType.FILE,
         duplicate_window=120.0,
     ),

@@ -19,7 +19,13 @@ def job_subject(job_id: str) -> str:
 
 
 TELEMETRY_FEEDBACK = "codesift.telemetry.feedback"
-TELEMETRY_IMPRESSION = "codesift.telemetry.impression"
+TELEMETRY_IMPRESSION = "codesift.telemetry.impression"  # .<query_id>: one subject per search
+
+
+def impression_subject(query_id: str) -> str:
+    return f"{TELEMETRY_IMPRESSION}.{query_id}"
+
+
 TELEMETRY_DEAD_LETTER = "codesift.telemetry.dead"
 
 MODEL_TRAINED = "codesift.model.trained"
