@@ -15,7 +15,14 @@ from services.search.indexing import Indexer
 from services.search.replica import Replica
 from services.search.snapshots import fetch_snapshot
 from shared import subjects
-from shared.schemas import IndexCommand, IndexUpdated, command_decoder, encoder, event_decoder
+from shared.schemas import (
+    Impression,
+    IndexCommand,
+    IndexUpdated,
+    command_decoder,
+    encoder,
+    event_decoder,
+)
 from shared.validation import decode
 
 log = logging.getLogger("codesift.search")
@@ -23,12 +30,32 @@ log = logging.getLogger("codesift.search")
 replica_router = NatsRouter()
 indexer_router = NatsRouter()
 
+IMPRESSION_TIMEOUT_S = 1.0
 HEARTBEAT_S = 10.0  # in-progress acks while a long index job runs (consumer ack_wait is 30 s)
 
 
 @replica_router.subscriber(subjects.SEARCH_QUERY, queue=subjects.SEARCH_QUEUE, max_workers=4)
-async def on_query(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
-    return await asyncio.to_thread(replica.search, msg.body)
+async def on_query(msg: NatsMessage, replica: Replica = Context("replica"), js=Context("js")) -> bytes:
+    reply, impression = await asyncio.to_thread(replica.search, msg.body)
+    if impression is not None:
+        await record_impression(js, impression)
+    return reply
+
+
+async def record_impression(js, impression: Impression) -> None:
+    """Store what this search showed before the user sees it, so feedback can always be joined to it.
+
+    A bus failure costs the impression (feedback is then logged unjoined), never the search.
+    """
+    try:
+        await js.publish(
+            subjects.impression_subject(impression.query_id),
+            encoder.encode(impression),
+            timeout=IMPRESSION_TIMEOUT_S,
+            headers={"Nats-Msg-Id": impression.query_id},
+        )
+    except Exception as exc:
+        log.warning("impression %s not recorded: %s", impression.query_id, exc)
 
 
 @replica_router.subscriber(subjects.SEARCH_CANDIDATES, queue=subjects.SEARCH_QUEUE, max_workers=4)

@@ -23,6 +23,7 @@ from shared.schemas import (
     CandidatesReply,
     CandidatesRequest,
     CandidatesResponse,
+    Impression,
     IndexUpdated,
     Problem,
     ReplicaInfo,
@@ -30,6 +31,7 @@ from shared.schemas import (
     SearchReply,
     SearchRequest,
     SearchResponse,
+    ShownResult,
 )
 from shared.validation import decode
 
@@ -82,13 +84,14 @@ class Replica:
         hits = loaded.index.retrieve(query, vector, k, repo=repo, depth=self.settings.retrieval_depth)
         return hits, None
 
-    def search(self, data: bytes) -> bytes:
+    def search(self, data: bytes) -> tuple[bytes, Impression | None]:
+        """The reply to send, and the impression to record (None when the request was refused)."""
         request, problem = decode(_search_decoder, data)
         if problem is None:
             loaded = self.loaded
             hits, problem = self._retrieve(loaded, request.query, request.k, request.repo)
         if problem is not None:
-            return msgspec.json.encode(SearchReply(error=problem))
+            return msgspec.json.encode(SearchReply(error=problem)), None
         chunks = loaded.index.chunks
         results = [
             SearchHit(
@@ -106,7 +109,22 @@ class Replica:
         response = SearchResponse(
             query_id=uuid.uuid4().hex, query=request.query, reranker=NO_RERANKER, results=results
         )
-        return msgspec.json.encode(SearchReply(response=response))
+        impression = Impression(
+            query_id=response.query_id,
+            query=request.query,
+            repo=request.repo,
+            k=request.k,
+            results=[
+                ShownResult(position=i, doc_id=h.doc_id, repo=h.repo, path=h.path, score=h.score)
+                for i, h in enumerate(results, 1)
+            ],
+            reranker=response.reranker,
+            model_version=None,
+            index_version=loaded.pointer.version,
+            replica_id=self.replica_id,
+            timestamp=time.time(),
+        )
+        return msgspec.json.encode(SearchReply(response=response)), impression
 
     def candidates(self, data: bytes) -> bytes:
         request, problem = decode(_candidates_decoder, data)

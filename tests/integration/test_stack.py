@@ -161,3 +161,26 @@ def test_two_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path):
     time.sleep(0.5)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not any((s.data_dir / "stack.json").exists() for s in stacks)
+
+
+async def test_every_search_records_its_impression_before_answering(stack: Stack):
+    import nats as nats_py
+
+    from shared.schemas import impression_decoder
+    from shared.subjects import impression_subject
+
+    status, body = search(stack, "invoice total with tax", k=4, repo="sample")
+    assert status == 200
+    url = json.loads((stack.data_dir / "stack.json").read_text())["nats_url"]
+    nc = await nats_py.connect(url)
+    try:
+        msg = await nc.jetstream().get_last_msg("IMPRESSIONS", impression_subject(body["query_id"]))
+    finally:
+        await nc.close()
+    impression = impression_decoder.decode(msg.data)
+    assert impression.query == "invoice total with tax"
+    assert impression.repo == "sample" and impression.k == 4
+    assert [(r.position, r.doc_id) for r in impression.results] == [
+        (i, hit["doc_id"]) for i, hit in enumerate(body["results"], 1)
+    ]
+    assert impression.index_version is not None
