@@ -43,7 +43,7 @@ lint: install  ## ruff
 	$(BIN)/ruff check shared services codesift tests bench
 
 bench: install  ## search benchmark (prints a table)
-	$(BIN)/python bench/search.py
+	$(BIN)/python -m bench.search
 
 clean:  ## remove the venv, caches and data
 	rm -rf $(VENV) .cache data .pytest_cache

@@ -1,13 +1,14 @@
 """Benchmark the search service in process: indexing speed, caching, query latency and quality.
 
-    python bench/search.py [--repo PATH ...] [--library NAME] [--max-chunks N]
+    python -m bench.search [--repo PATH ...] [--library NAME] [--max-chunks N] [--no-http] [--replicas N]
 
 Indexes this repository (or each --repo) and the source of an installed library (default
 `transformers`) with the int8 embedder, re-indexes them unchanged and with one function edited,
 compares int8 with fp32 embeddings on a sample, then times ≥ 100 natural-language queries against
 the library's index (golden questions in bench/golden_<library>.json, which also give MRR).
 Everything is indexed from a copy in a temporary directory: the edit never touches the source.
-Prints markdown tables.
+Last, a real `codesift up` stack (2 replicas) serves the library's index and 1 and 8 concurrent
+HTTP clients query /api/search end to end. Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.http_search import http_latency, http_table, serve
 from services.search.chunking import chunk_file
 from services.search.embedding import Embedder
 from services.search.export_embedder import ensure_embedder
@@ -273,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repo", type=Path, action="append", help="repository to index (default: this one)")
     parser.add_argument("--library", default="transformers", help="installed package whose source is indexed")
     parser.add_argument("--max-chunks", type=int, default=12_000, help="cap on the library's chunks")
+    parser.add_argument("--no-http", action="store_true", help="skip the end-to-end HTTP part")
+    parser.add_argument("--replicas", type=int, default=2, help="search replicas for the HTTP part")
     args = parser.parse_args(argv)
 
     export_dir = ensure_embedder(settings().cache_dir)
@@ -305,6 +309,17 @@ def main(argv: list[str] | None = None) -> None:
     print(indexing_table(results), end="\n\n")
     print(parity_table(parity, len(sample)), end="\n\n")
     print(latency_table(latency, scores, len(golden), len(big.chunks)))
+
+    if not args.no_http:
+        with tempfile.TemporaryDirectory(prefix="codesift-bench-stack-") as tmp:
+            stack = serve(big, Path(tmp) / "data", replicas=args.replicas)
+            try:
+                queries = [g["q"] for g in golden]
+                rows = {n: http_latency(stack.port, queries, n) for n in (1, 8)}
+            finally:
+                stack.stop()
+        print()
+        print(http_table(rows, len(big.chunks), args.replicas))
 
 
 if __name__ == "__main__":

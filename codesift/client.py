@@ -59,7 +59,9 @@ class Stack:
     async def search(self, query: str, k: int = 10, repo: str | None = None) -> SearchResponse:
         payload = encoder.encode(SearchRequest(query=query, k=k, repo=repo))
         try:
-            msg = await request(self.nc, subjects.SEARCH_QUERY, payload, timeout=self.settings.request_timeout)
+            msg = await request(
+                self.nc, subjects.SEARCH_QUERY, payload, timeout=self.settings.request_timeout
+            )
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             raise StackNotRunning(
                 "No search replica answered: the stack is starting or stopped. Start one with `codesift up`."

@@ -8,6 +8,7 @@ directory, so two stacks with different --port/--data-dir run side by side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -158,10 +159,8 @@ class Supervisor:
                 backoff = 1.0
             svc.restarts += 1
             say(f"{svc.name} exited with code {code}; restarting in {backoff:.0f} s (restart {svc.restarts})")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def pump(self, svc: Service) -> None:

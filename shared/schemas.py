@@ -150,7 +150,9 @@ JOB_STATES_FINAL = ("succeeded", "failed")
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 QueryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]  # uuid4().hex, made by a replica
 Rating = Annotated[int, msgspec.Meta(ge=1, le=5)]  # 5 = click or thumbs up, 1 = thumbs down
-Source = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]  # click | thumbs_up | thumbs_down | note | ...
+Source = Annotated[
+    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+]  # click | thumbs_up | thumbs_down | note | ...
 DocId = Annotated[str, msgspec.Meta(max_length=1000)]  # "path:start-end"; empty only for a note
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
 

@@ -31,7 +31,9 @@ LOCK_FILES = frozenset(
 )  # fmt: skip
 # .codesiftignore (same syntax as .gitignore) leaves out what git keeps but search should not see.
 IGNORE_FILES = (".gitignore", ".codesiftignore")
-SKIP_FILES = frozenset({".gitignore", ".codesiftignore", ".gitattributes", ".gitmodules", ".gitkeep"})  # VCS plumbing
+SKIP_FILES = frozenset(
+    {".gitignore", ".codesiftignore", ".gitattributes", ".gitmodules", ".gitkeep"}
+)  # VCS plumbing
 SKIP_SUFFIXES = (".lock", ".min.js", ".min.css", ".map")
 BINARY_EXTENSIONS = frozenset(
     {

@@ -29,7 +29,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     s = Stack(tmp_path_factory.mktemp("e2e") / "data", replicas=1)
     try:
         s.wait_ready()
-        done = codesift("index", str(ROOT / "tests/fixtures/sample_repo"), "--name", "sample", data_dir=s.data_dir)
+        done = codesift(
+            "index", str(ROOT / "tests/fixtures/sample_repo"), "--name", "sample", data_dir=s.data_dir
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         s.wait_replicas(1)
         yield s

@@ -44,11 +44,11 @@ class Stack:
         self.lines: deque[str] = deque(maxlen=4000)
         env = os.environ.copy()
         env.pop("CODESIFT_NATS_URL", None)
+        argv = [sys.executable, "-m", "codesift.cli", "--data-dir", str(data_dir), "up"]
+        argv += ["--port", str(self.port), "--replicas", str(replicas), *extra]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "codesift.cli", "--data-dir", str(data_dir), "up", "--port", str(self.port),
-             "--replicas", str(replicas), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-        )  # fmt: skip
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT
+        )
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:

@@ -136,7 +136,9 @@ def test_eval_scores_golden_questions_and_writes_latest_json(stack: Stack):
 
 def test_eval_rejects_a_bad_golden_file_naming_the_question(stack: Stack, tmp_path: Path):
     bad = tmp_path / "golden.json"
-    bad.write_text('[{"q": "fine", "repo": "sample", "expect_paths": ["a"]}, {"q": "no paths", "repo": "sample"}]')
+    bad.write_text(
+        '[{"q": "fine", "repo": "sample", "expect_paths": ["a"]}, {"q": "no paths", "repo": "sample"}]'
+    )
     done = codesift("eval", "--golden", str(bad), data_dir=stack.data_dir)
     assert done.returncode != 0
     assert "expect_paths" in done.stderr and "[1]" in done.stderr
