@@ -8,8 +8,9 @@ from typing import Any
 import uvicorn
 
 from services.gateway.app import create_app
+from services.gateway.settings import gateway_settings
 from shared.bus import StackNotRunning, connect
-from shared.settings import Settings, settings
+from shared.settings import Settings
 
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
@@ -29,7 +30,7 @@ async def check_bus(config: Settings) -> None:
 
 
 def main() -> None:
-    config = settings()
+    config = gateway_settings()
     try:
         asyncio.run(check_bus(config))
     except StackNotRunning as exc:

@@ -12,25 +12,36 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from services.gateway.controllers import HealthController, PageController, SearchController
+from services.gateway.controllers import (
+    HealthController,
+    PageController,
+    SearchController,
+    TelemetryController,
+)
 from services.gateway.controllers.pages import static_files
 from services.gateway.errors import error_response
+from services.gateway.feedback_client import FeedbackClient
 from services.gateway.search_client import SearchClient
+from services.gateway.settings import GatewaySettings, gateway_settings
 from shared.bus import connect, resolve_nats_url
-from shared.settings import Settings
-from shared.settings import settings as default_settings
+from shared.streams import bootstrap
 
 
-def bus_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """Open the gateway's one NATS connection at start-up (reconnecting), close it at shutdown."""
+def bus_lifespan(settings: GatewaySettings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Open the gateway's one NATS connection at start-up (reconnecting), close it at shutdown.
+
+    The streams are created here (idempotently), so feedback has somewhere durable to go even
+    when the gateway starts before every other service.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nc = await connect(settings, "gateway", reconnect=True)
-        app.state.search_client = SearchClient(
-            nc, resolve_nats_url(settings), timeout=settings.request_timeout
-        )
+        url = resolve_nats_url(settings)
         try:
+            await bootstrap(nc, settings.jetstream_replicas)
+            app.state.search_client = SearchClient(nc, url, timeout=settings.request_timeout)
+            app.state.feedback_client = FeedbackClient(nc, url, timeout=settings.request_timeout)
             yield
         finally:
             await nc.close()
@@ -43,11 +54,32 @@ def provide_search_client(state: State) -> SearchClient:
     return client
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or default_settings()
+def provide_feedback_client(state: State) -> FeedbackClient:
+    client: FeedbackClient = state.feedback_client
+    return client
+
+
+def provide_gateway_settings(state: State) -> GatewaySettings:
+    settings: GatewaySettings = state.settings
+    return settings
+
+
+def create_app(settings: GatewaySettings | None = None) -> Litestar:
+    settings = settings or gateway_settings()
     return Litestar(
-        route_handlers=[SearchController, HealthController, PageController, static_files],
-        dependencies={"search_client": Provide(provide_search_client, sync_to_thread=False)},
+        route_handlers=[
+            SearchController,
+            HealthController,
+            TelemetryController,
+            PageController,
+            static_files,
+        ],
+        dependencies={
+            "search_client": Provide(provide_search_client, sync_to_thread=False),
+            "feedback_client": Provide(provide_feedback_client, sync_to_thread=False),
+            "gateway_settings": Provide(provide_gateway_settings, sync_to_thread=False),
+        },
+        state=State({"settings": settings}),
         exception_handlers={Exception: error_response},
         lifespan=[bus_lifespan(settings)],
         openapi_config=OpenAPIConfig(

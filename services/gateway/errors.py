@@ -2,13 +2,15 @@
 
 Every error answer has the same JSON body, `ErrorBody`:
 `{"status_code": 400, "detail": "k: Expected `int` <= 100", "field": "k"}`. `field` names the
-request parameter at fault (null when no parameter is), and `detail` then starts with it.
+request parameter or JSON body field at fault (`body` when the body as a whole is unreadable, null
+when nothing the client sent is at fault), and `detail` then starts with it.
 
 | error | status |
 | --- | --- |
-| `InvalidParameter` (the gateway or a replica rejects a parameter), Litestar's validation | 400 |
+| `InvalidParameter` (a parameter or body field is rejected), Litestar's validation | 400 |
+| `TooLarge` (a request body over the endpoint's limit) | 413 |
 | `BadReply` (a replica answered something unreadable) | 502 |
-| `Unavailable` (the bus is down, or no search replica answered in time) | 503 |
+| `Unavailable` (the bus is down, no search replica answered in time, JetStream did not acknowledge) | 503 |
 | Litestar's HTTP exceptions (404, 405, ...) | their own |
 | anything else (logged with its traceback) | 500 |
 """
@@ -40,8 +42,12 @@ class InvalidParameter(GatewayError):
         super().__init__(f"{field}: {message}", field)
 
 
+class TooLarge(GatewayError):
+    """A request body is larger than the endpoint takes."""
+
+
 class Unavailable(GatewayError):
-    """The message bus is unreachable, or no search replica answered in time."""
+    """The message bus is unreachable, no search replica answered in time, or JetStream did not ack."""
 
 
 class BadReply(GatewayError):
@@ -56,7 +62,7 @@ class ErrorBody(msgspec.Struct):
     field: str | None = None
 
 
-_STATUS_OF = {InvalidParameter: 400, BadReply: 502, Unavailable: 503}
+_STATUS_OF = {InvalidParameter: 400, TooLarge: 413, BadReply: 502, Unavailable: 503}
 
 
 def error_body(exc: Exception) -> ErrorBody:

@@ -33,6 +33,8 @@ class Embedder:
         self.model_path = model_dir / ("model.int8.onnx" if quantized else "model.onnx")
         self.dim: int = int(manifest["dim"])
         self.max_length = max_length
+        # what a vector depends on besides the text: which export, int8 or fp32, truncation length
+        self.identity = f"{model_dir.name}/{self.model_path.name}/{max_length}"
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_length)

@@ -45,8 +45,13 @@ def embed_text(chunk: Chunk) -> str:
     return f"{chunk.path}\n{chunk.text}"
 
 
-def embed_key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
+def embed_key(text: str, embedder_identity: str = "") -> str:
+    """The cache key of a vector: the embedded text and the embedder that made it.
+
+    With the embedder's identity in the key, switching models (or int8/fp32) re-embeds everything
+    instead of mixing vectors from two models in one index.
+    """
+    return hashlib.sha1(f"{embedder_identity}\n{text}".encode("utf-8", "replace")).hexdigest()
 
 
 class _Reporter:
@@ -90,15 +95,18 @@ def index_repository(
             f"the previous index holds {previous.vectors.shape[1]}-d vectors, the embedder makes "
             f"{embedder.dim}-d ones: index every repository again from scratch"
         )
-    texts = [embed_text(c) for c in chunks]
-    keys = [embed_key(t) for t in texts]
+    kept = [row for row, c in enumerate(old_chunks) if c.repo != name]
+    kept_chunks = [old_chunks[row] for row in kept]
+    texts = [embed_text(c) for c in kept_chunks + chunks]
+    keys = [embed_key(t, embedder.identity) for t in texts]
     known: dict[str, np.ndarray] = {}
     if previous is not None:
         known = {key: previous.vectors[row] for row, key in enumerate(previous.embed_keys)}
     todo: dict[str, str] = {}  # key → text, each distinct new text once
     for key, text in zip(keys, texts, strict=True):
-        if key not in known:
+        if key not in known:  # new or changed text, or another repo's chunk made by another embedder
             todo.setdefault(key, text)
+    embedded = len({key for key in keys[len(kept_chunks) :] if key in todo})
     report(READ_END, f"{len(chunks)} chunks in {files} files; {len(todo)} to embed", force=True)
 
     pending = sorted(todo.items(), key=lambda item: len(item[1]))  # similar lengths pad less
@@ -110,23 +118,19 @@ def index_repository(
         fraction = READ_END + (EMBED_END - READ_END) * done / len(pending)
         report(fraction, f"embedded {done}/{len(pending)} chunks", force=done == len(pending))
 
-    kept = [row for row, c in enumerate(old_chunks) if c.repo != name]
-    all_chunks = [old_chunks[row] for row in kept] + chunks
-    all_keys = [previous.embed_keys[row] for row in kept] + keys if previous is not None else keys
+    all_chunks = kept_chunks + chunks
     vectors = np.empty((len(all_chunks), embedder.dim), dtype=np.float32)
-    if previous is not None:
-        vectors[: len(kept)] = previous.vectors[kept]
-    for row, key in enumerate(keys, start=len(kept)):
+    for row, key in enumerate(keys):
         vectors[row] = known[key]
     report(EMBED_END, "building the BM25 index", force=True)
-    index = SearchIndex.build(all_chunks, vectors, all_keys)
+    index = SearchIndex.build(all_chunks, vectors, keys)
 
     seconds = time.perf_counter() - started
     stats = IndexStats(
         files=files,
         chunks=len(chunks),
-        embedded=len(todo),
-        reused=len(chunks) - len(todo),
+        embedded=embedded,
+        reused=len(chunks) - embedded,
         seconds=round(seconds, 3),
         chunks_per_second=round(len(chunks) / seconds, 1) if seconds > 0 else 0.0,
     )

@@ -3,5 +3,6 @@
 from services.gateway.controllers.health import HealthController
 from services.gateway.controllers.pages import PageController
 from services.gateway.controllers.search import SearchController
+from services.gateway.controllers.telemetry import TelemetryController
 
-__all__ = ["HealthController", "PageController", "SearchController"]
+__all__ = ["HealthController", "PageController", "SearchController", "TelemetryController"]

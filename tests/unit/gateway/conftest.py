@@ -18,8 +18,8 @@ from litestar.testing import AsyncTestClient
 from nats.aio.msg import Msg
 
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from shared.schemas import ReplicaInfo, SearchRequest, encoder
-from shared.settings import Settings
 from shared.subjects import SEARCH_PING, SEARCH_QUERY, SEARCH_QUEUE
 from tests.conftest import NatsServer
 
@@ -68,12 +68,12 @@ class StandIns:
 
 
 @pytest.fixture
-def settings(nats_server: NatsServer) -> Settings:
-    return Settings(nats_url=nats_server.url, request_timeout=TIMEOUT)
+def settings(nats_server: NatsServer) -> GatewaySettings:
+    return GatewaySettings(nats_url=nats_server.url, request_timeout=TIMEOUT)
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+async def client(settings: GatewaySettings) -> AsyncIterator[AsyncTestClient]:
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
 

@@ -15,8 +15,9 @@ class CountingEmbedder:
 
     dim = DIM
 
-    def __init__(self) -> None:
+    def __init__(self, identity: str = "counting-v1") -> None:
         self.texts: list[str] = []
+        self.identity = identity
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.texts.extend(texts)
@@ -66,7 +67,7 @@ def test_first_index_embeds_every_chunk_once(tmp_path):
     assert stats.reused == 0
     assert index.repos() == {"demo": stats.chunks}
     for chunk, key, vector in zip(index.chunks, index.embed_keys, index.vectors, strict=True):
-        assert key == embed_key(embed_text(chunk))
+        assert key == embed_key(embed_text(chunk), embedder.identity)
         np.testing.assert_array_equal(vector, CountingEmbedder.vector(embed_text(chunk)))
     assert all(embed_text(c).startswith(f"{c.path}\n") for c in index.chunks)
 
@@ -152,3 +153,20 @@ def test_dimension_mismatch_is_refused(tmp_path):
     wider.dim = DIM * 2
     with pytest.raises(ValueError, match="from scratch"):
         index_repository(root, "demo", first, wider)
+
+
+def test_switching_embedder_reembeds_every_repository(tmp_path):
+    """Vectors of two models never mix in one index: another embedder re-embeds the other repo too."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for root in (first, second):
+        for rel, text in FILES.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+    old = CountingEmbedder("model-a")
+    index, _ = index_repository(first, "first", None, old)
+    new = CountingEmbedder("model-b")
+    index, stats = index_repository(second, "second", index, new)
+    assert stats.embedded == stats.chunks  # this repository: all new
+    first_texts = {embed_text(c) for c in index.chunks if c.repo == "first"}
+    assert first_texts <= set(new.texts)  # the other repository was re-embedded by the new model
+    assert all(k == embed_key(embed_text(c), "model-b") for c, k in zip(index.chunks, index.embed_keys))

@@ -1,0 +1,60 @@
+"""POST /api/telemetry/event: a click, thumbs up/down or note in, durably stored before 202."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, post
+from litestar.exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
+
+from services.gateway.errors import ErrorBody, TooLarge
+from services.gateway.feedback import MAX_EVENT_BYTES, read_event, with_client
+from services.gateway.feedback_client import FeedbackClient
+from services.gateway.settings import GatewaySettings
+from shared.schemas import FeedbackAccepted
+
+
+class TelemetryController(Controller):
+    """Feedback on search results, the signal the reranker learns from."""
+
+    path = "/api/telemetry"
+    tags = ["telemetry"]
+
+    @post(
+        "/event",
+        operation_id="telemetryEvent",
+        summary="Record feedback",
+        status_code=202,
+        request_max_body_size=MAX_EVENT_BYTES,
+        responses={
+            400: ResponseSpec(ErrorBody, description="The event is invalid; `field` names what is wrong."),
+            413: ResponseSpec(ErrorBody, description=f"The body is over {MAX_EVENT_BYTES} bytes."),
+            503: ResponseSpec(ErrorBody, description="Not stored (bus down, no acknowledgement): retry."),
+        },
+    )
+    async def event(
+        self, request: Request, feedback_client: FeedbackClient, gateway_settings: GatewaySettings
+    ) -> FeedbackAccepted:
+        """Store one feedback event in JetStream; 202 means it is durable.
+
+        The body is a JSON object: `event_id` (your unique id, 1-64 of `A-Za-z0-9_.:-`), `query`,
+        `doc_id` (`path:start-end` of the result), `rating` (1-5: 5 = click or thumbs up,
+        1 = thumbs down), `source` (`click`, `thumbs_up`, `thumbs_down`, `note`, ...), `timestamp`
+        (RFC 3339 with a time zone, or seconds since the epoch), and optionally `query_id` (from the
+        search response), `position` (1-based rank shown), `repo` and `note` (a note has source
+        `note`, an empty `doc_id` and the text). Sending the same `event_id` again stores it once.
+        Nothing is stored on a 400; on a 503 send the same event again.
+        """
+        try:
+            body = await request.body()
+        except RequestEntityTooLarge:
+            raise TooLarge(
+                f"the body is over {MAX_EVENT_BYTES} bytes: a feedback event is a few hundred"
+            ) from None
+        event = read_event(body)
+        if gateway_settings.telemetry_store_client:
+            client_ip = request.client.host if request.client else None
+            event = with_client(event, client_ip, request.headers.get("user-agent"))
+        else:
+            event = with_client(event, None, None)
+        await feedback_client.publish(event)
+        return FeedbackAccepted(event_id=event.event_id)

@@ -1,0 +1,46 @@
+"""Handing feedback events to JetStream: accepted only once the FEEDBACK stream has stored them."""
+
+from __future__ import annotations
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js import api
+
+from services.gateway.errors import Unavailable
+from services.gateway.search_client import HOW_TO_START, redact
+from shared.schemas import FeedbackEvent, encoder
+from shared.subjects import TELEMETRY_FEEDBACK
+
+FEEDBACK_STREAM = "FEEDBACK"
+
+
+class FeedbackClient:
+    """The gateway's NATS connection, seen as the telemetry pipeline's durable inbox."""
+
+    def __init__(self, nc: Client, url: str, *, timeout: float) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self.url = redact(url)
+        self._timeout = timeout
+
+    async def publish(self, event: FeedbackEvent) -> api.PubAck:
+        """Store `event` in the FEEDBACK stream; raise Unavailable unless JetStream acknowledged it.
+
+        The event id is the message id, so an event sent again (a client retrying after a lost
+        answer) is acknowledged as a duplicate and stored once.
+        """
+        if not self._nc.is_connected:
+            raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
+        try:
+            return await self._js.publish(
+                TELEMETRY_FEEDBACK,
+                encoder.encode(event),
+                timeout=self._timeout,
+                stream=FEEDBACK_STREAM,
+                headers={api.Header.MSG_ID: event.event_id},
+            )
+        except (NatsError, TimeoutError) as exc:
+            raise Unavailable(
+                f"the feedback was not stored: JetStream at {self.url} did not acknowledge it "
+                f"({exc or type(exc).__name__}); send the same event again: {HOW_TO_START}"
+            ) from None

@@ -1,0 +1,1 @@
+"""Telemetry service: feedback events from JetStream, joined to impressions, into queries.jsonl."""
