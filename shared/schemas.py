@@ -219,6 +219,39 @@ class FeedbackAccepted(msgspec.Struct):
     status: str = "accepted"
 
 
+# ---------------------------------------------------------------- learning (data/training/triplets.jsonl)
+
+
+class Triplet(msgspec.Struct, omit_defaults=True):
+    """One training group: a query, a chunk that answers it, chunks that do not (DESIGN.md format).
+
+    source: logs | golden | bootstrap. event_ids: the feedback events it was mined from (logs).
+    """
+
+    query: str
+    positive_text: str
+    positive_doc_id: str
+    negative_texts: list[str]
+    negative_doc_ids: list[str]
+    source: str
+    event_ids: list[str] = []
+    repo: str | None = None
+
+
+class ChunkRecord(msgspec.Struct):
+    """A chunk as the search service hands it to the trainer (codesift.search.documents)."""
+
+    doc_id: str
+    repo: str
+    path: str
+    start_line: int
+    end_line: int
+    language: str
+    chunk_kind: str
+    symbol: str
+    text: str
+
+
 # ---------------------------------------------------------------- golden questions and evals
 
 
