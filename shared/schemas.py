@@ -252,6 +252,26 @@ class ChunkRecord(msgspec.Struct):
     text: str
 
 
+class DocumentsRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Chunks of one repository: those named in doc_ids, or a page of all of them (offset, limit)."""
+
+    repo: RepoName
+    doc_ids: list[str] | None = None
+    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 1000
+
+
+class DocumentsResponse(msgspec.Struct):
+    repo: str
+    total: int  # chunks of the repository
+    chunks: list[ChunkRecord]
+
+
+class DocumentsReply(msgspec.Struct, omit_defaults=True):
+    response: DocumentsResponse | None = None
+    error: Problem | None = None
+
+
 # ---------------------------------------------------------------- golden questions and evals
 
 

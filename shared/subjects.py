@@ -2,6 +2,7 @@
 
 SEARCH_QUERY = "codesift.search.query"  # request/reply, queue group SEARCH_QUEUE
 SEARCH_CANDIDATES = "codesift.search.candidates"  # request/reply, retrieval only, full texts
+SEARCH_DOCUMENTS = "codesift.search.documents"  # request/reply: chunk texts by doc id, or paged (trainer)
 SEARCH_PING = "codesift.search.ping"  # request, every replica answers (health, replica count)
 SEARCH_QUEUE = "search-replicas"
 

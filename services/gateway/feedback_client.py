@@ -23,13 +23,17 @@ class FeedbackClient:
         self.url = redact(url)
         self._timeout = timeout
 
+    @property
+    def connected(self) -> bool:
+        return self._nc.is_connected
+
     async def publish(self, event: FeedbackEvent) -> api.PubAck:
         """Store `event` in the FEEDBACK stream; raise Unavailable unless JetStream acknowledged it.
 
         The event id is the message id, so an event sent again (a client retrying after a lost
         answer) is acknowledged as a duplicate and stored once.
         """
-        if not self._nc.is_connected:
+        if not self.connected:
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
         try:
             return await self._js.publish(

@@ -63,6 +63,11 @@ async def on_candidates(msg: NatsMessage, replica: Replica = Context("replica"))
     return await asyncio.to_thread(replica.candidates, msg.body)
 
 
+@replica_router.subscriber(subjects.SEARCH_DOCUMENTS, queue=subjects.SEARCH_QUEUE, max_workers=2)
+async def on_documents(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
+    return await asyncio.to_thread(replica.documents, msg.body)
+
+
 @replica_router.subscriber(subjects.SEARCH_PING)
 async def on_ping(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
     return encoder.encode(replica.info())

@@ -23,6 +23,10 @@ from shared.schemas import (
     CandidatesReply,
     CandidatesRequest,
     CandidatesResponse,
+    ChunkRecord,
+    DocumentsReply,
+    DocumentsRequest,
+    DocumentsResponse,
     Impression,
     IndexUpdated,
     Problem,
@@ -39,6 +43,7 @@ NO_RERANKER = "none (fusion order)"
 
 _search_decoder = msgspec.json.Decoder(SearchRequest)
 _candidates_decoder = msgspec.json.Decoder(CandidatesRequest)
+_documents_decoder = msgspec.json.Decoder(DocumentsRequest)
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,38 @@ class Replica:
             timestamp=time.time(),
         )
         return msgspec.json.encode(SearchReply(response=response)), impression
+
+    def documents(self, data: bytes) -> bytes:
+        request, problem = decode(_documents_decoder, data)
+        loaded = self.loaded
+        if problem is None and loaded is None:
+            problem = Problem("index", "nothing is indexed yet: run `codesift index PATH` first")
+        if problem is None and request.repo not in loaded.index.repos():
+            problem = Problem("repo", f"unknown repository {request.repo!r}")
+        if problem is not None:
+            return msgspec.json.encode(DocumentsReply(error=problem))
+        chunks = [c for c in loaded.index.chunks if c.repo == request.repo]
+        if request.doc_ids is not None:
+            wanted = set(request.doc_ids)
+            chosen = [c for c in chunks if c.doc_id in wanted]
+        else:
+            chosen = chunks[request.offset : request.offset + request.limit]
+        records = [
+            ChunkRecord(
+                doc_id=c.doc_id,
+                repo=c.repo,
+                path=c.path,
+                start_line=c.start_line,
+                end_line=c.end_line,
+                language=c.language,
+                chunk_kind=c.kind,
+                symbol=c.symbol,
+                text=c.text,
+            )
+            for c in chosen
+        ]
+        response = DocumentsResponse(repo=request.repo, total=len(chunks), chunks=records)
+        return msgspec.json.encode(DocumentsReply(response=response))
 
     def candidates(self, data: bytes) -> bytes:
         request, problem = decode(_candidates_decoder, data)

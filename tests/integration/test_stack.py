@@ -186,3 +186,42 @@ async def test_every_search_records_its_impression_before_answering(stack: Stack
         (i, hit["doc_id"]) for i, hit in enumerate(body["results"], 1)
     ]
     assert impression.index_version is not None
+
+
+async def test_candidates_and_documents_for_the_trainer(stack: Stack):
+    import msgspec
+    import nats as nats_py
+
+    from shared import subjects
+    from shared.schemas import CandidatesReply, DocumentsReply
+
+    url = json.loads((stack.data_dir / "stack.json").read_text())["nats_url"]
+    nc = await nats_py.connect(url)
+    try:
+        msg = await nc.request(subjects.SEARCH_CANDIDATES, b'{"query": "password hashing", "k": 20}', timeout=10)
+        candidates = msgspec.json.decode(msg.data, type=CandidatesReply).response.candidates
+        assert len(candidates) == 20
+        assert [c.fusion_rank for c in candidates] == list(range(1, 21))
+        first = candidates[0]
+        source = (FIXTURE_REPO / first.path).read_text().splitlines()
+        assert first.text.splitlines() == source[first.start_line - 1 : first.end_line]
+
+        wanted = [c.doc_id for c in candidates[:3]]
+        body = json.dumps({"repo": "sample", "doc_ids": wanted}).encode()
+        msg = await nc.request(subjects.SEARCH_DOCUMENTS, body, timeout=10)
+        docs = msgspec.json.decode(msg.data, type=DocumentsReply).response
+        assert sorted(d.doc_id for d in docs.chunks) == sorted(wanted)
+
+        pages, offset = [], 0
+        while offset < docs.total:
+            body = json.dumps({"repo": "sample", "offset": offset, "limit": 25}).encode()
+            msg = await nc.request(subjects.SEARCH_DOCUMENTS, body, timeout=10)
+            page = msgspec.json.decode(msg.data, type=DocumentsReply).response.chunks
+            pages += page
+            offset += 25
+        assert len({d.doc_id for d in pages}) == docs.total > 25
+
+        msg = await nc.request(subjects.SEARCH_DOCUMENTS, b'{"repo": "nope"}', timeout=10)
+        assert msgspec.json.decode(msg.data, type=DocumentsReply).error.field == "repo"
+    finally:
+        await nc.close()

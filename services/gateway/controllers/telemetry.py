@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, post
-from litestar.exceptions import RequestEntityTooLarge
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
 
 from services.gateway.errors import ErrorBody, TooLarge

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,10 @@ def event(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return {key: value for key, value in body.items() if value is not ...}
+
+
+def decoded(body: dict[str, Any]) -> FeedbackEvent:
+    return feedback_decoder.decode(msgspec.json.encode(body))
 
 
 NOTE = event(source="note", doc_id="", rating=1, position=..., note="the refresh flow is not indexed")
@@ -81,7 +84,7 @@ async def feedback(client: AsyncTestClient, nats_server: NatsServer) -> AsyncIte
 
 
 async def post(client: AsyncTestClient, body: dict[str, Any] | bytes, **headers: str) -> Any:
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    content = body if isinstance(body, bytes) else msgspec.json.encode(body)  # UTF-8, as browsers send
     return await client.post(URL, content=content, headers={"Content-Type": "application/json", **headers})
 
 
@@ -99,7 +102,7 @@ async def test_202_only_once_the_event_is_in_the_stream(
     assert answer.json() == {"event_id": sent["event_id"], "status": "accepted"}
     # read back at once, without waiting: the answer came after JetStream's acknowledgement
     [(stored, headers)] = await feedback.stored()
-    assert msgspec.to_builtins(stored) == sent
+    assert stored == decoded(sent)
     assert headers["Nats-Msg-Id"] == sent["event_id"]
 
 
@@ -111,8 +114,7 @@ async def test_a_note_and_an_epoch_timestamp_are_accepted(
     assert (await post(client, NOTE)).status_code == 202
     assert (await post(client, epoch)).status_code == 202
 
-    stored = [msgspec.to_builtins(e) for e, _ in await feedback.stored()]
-    assert stored == [NOTE, epoch]
+    assert [e for e, _ in await feedback.stored()] == [decoded(NOTE), decoded(epoch)]
 
 
 async def test_the_same_event_sent_twice_is_stored_once(
@@ -213,7 +215,7 @@ async def test_client_ip_and_user_agent_are_stored_when_enabled(
         # rules across fields
         (event(doc_id=""), "doc_id"),
         ({**NOTE, "note": "   "}, "note"),
-        ({**NOTE, "note": ...}, "note"),
+        ({key: value for key, value in NOTE.items() if key != "note"}, "note"),
         # not an event at all
         (b"", "body"),
         (b"rating=5", "body"),
@@ -265,7 +267,7 @@ async def test_503_when_the_bus_is_down(client: AsyncTestClient, nats_server: Na
     nats_server.stop()
     feedback_client = client.app.state.feedback_client
     for _ in range(100):
-        if not feedback_client._nc.is_connected:
+        if not feedback_client.connected:
             break
         await asyncio.sleep(0.02)
 

@@ -1,0 +1,56 @@
+"""FastStream app of the telemetry service: the log is opened and the bus connected in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import ContextRepo, FastStream
+from faststream.nats import NatsBroker
+
+from services.telemetry.handlers import ensure_consumer, feedback_router
+from services.telemetry.joining import ImpressionJoiner
+from services.telemetry.log_writer import LogWriter
+from services.telemetry.recording import FeedbackRecorder
+from services.telemetry.settings import TelemetrySettings, log_file, telemetry_settings
+from shared.bus import connect, resolve_nats_url, server_list
+from shared.streams import bootstrap
+
+log = logging.getLogger("codesift.telemetry")
+
+
+def create_app(settings: TelemetrySettings | None = None) -> FastStream:
+    settings = settings or telemetry_settings()
+    broker = NatsBroker(
+        server_list(resolve_nats_url(settings)),
+        log_level=logging.DEBUG,  # per-message lines only when debugging
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+    )
+    broker.include_router(feedback_router(settings))
+
+    @asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        writer = LogWriter(log_file(settings), rotate_bytes=settings.log_rotate_bytes, keep=settings.log_keep)
+        await asyncio.to_thread(writer.open)
+        nc = await connect(settings, "telemetry", reconnect=True)
+        js = await bootstrap(nc)
+        await ensure_consumer(js, settings)
+        recorder = FeedbackRecorder(
+            writer,
+            ImpressionJoiner(js, settings.telemetry_impression_cache),
+            js,
+            join_attempts=settings.telemetry_join_attempts,
+            retry_delay=settings.telemetry_retry_delay,
+        )
+        context.set_global("recorder", recorder)
+        log.info("telemetry ready: writing %s", writer.path)
+        try:
+            yield
+        finally:
+            await nc.drain()
+            await asyncio.to_thread(writer.close)
+
+    return FastStream(broker, lifespan=lifespan)

@@ -1,0 +1,130 @@
+"""From a batch of feedback messages to durable log lines: validate, dedupe, join, write, then ack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from services.telemetry.dead_letters import send_to_dead_letters
+from services.telemetry.joining import ImpressionJoiner
+from services.telemetry.log_line import build_line, received_timestamp
+from services.telemetry.log_writer import LogWriter
+from shared.schemas import FeedbackEvent, feedback_decoder, feedback_problem
+from shared.validation import decode
+
+log = logging.getLogger("codesift.telemetry")
+
+
+@dataclass
+class BatchReport:
+    written: int = 0  # new lines in the log
+    duplicates: int = 0  # events already in the log: acknowledged only
+    held: int = 0  # impression not found yet or log not writable: delivered again later
+    dead: int = 0  # poison: sent to the dead letters
+
+
+@dataclass
+class _Accepted:
+    msg: Msg
+    event: FeedbackEvent
+    timestamp: msgspec.Raw
+
+
+def parse(body: bytes) -> tuple[FeedbackEvent, msgspec.Raw] | str:
+    """The event and its timestamp as received, or why the body is refused ("field: message")."""
+    event, problem = decode(feedback_decoder, body)
+    if problem is None and event is not None:
+        problem = feedback_problem(event)
+    if problem is not None or event is None:
+        return f"{problem.field}: {problem.message}" if problem else "body: empty"
+    return event, received_timestamp(body)
+
+
+class FeedbackRecorder:
+    """Records batches of FEEDBACK messages in the log, each event once.
+
+    Batches are recorded one at a time (the pull subscriber awaits each). An event naming a
+    query id whose impression is not found yet is delivered again after `retry_delay` seconds,
+    up to its `join_attempts`-th delivery; then it is written unjoined (`"joined": false`).
+    """
+
+    def __init__(
+        self,
+        writer: LogWriter,
+        joiner: ImpressionJoiner,
+        js: JetStreamContext,
+        *,
+        join_attempts: int,
+        retry_delay: float,
+    ):
+        self.writer = writer
+        self.joiner = joiner
+        self.js = js
+        self.join_attempts = join_attempts
+        self.retry_delay = retry_delay
+
+    async def record(self, messages: Sequence[Msg]) -> BatchReport:
+        report = BatchReport()
+        fresh: list[_Accepted] = []
+        known: list[Msg] = []
+        poison: list[tuple[Msg, str]] = []
+        for msg in messages:
+            parsed = parse(msg.data)
+            if isinstance(parsed, str):
+                poison.append((msg, parsed))
+            elif self.writer.seen(parsed[0].event_id):
+                known.append(msg)
+            else:
+                fresh.append(_Accepted(msg, *parsed))
+
+        lookup = await self.joiner.find_many(a.event.query_id for a in fresh if a.event.query_id)
+        lines: list[tuple[str, bytes]] = []
+        to_ack: list[Msg] = []
+        held: list[Msg] = []
+        for item in fresh:
+            query_id = item.event.query_id
+            impression = lookup.found.get(query_id) if query_id else None
+            if query_id and impression is None and (
+                query_id in lookup.unavailable or item.msg.metadata.num_delivered < self.join_attempts
+            ):
+                held.append(item.msg)
+                continue
+            lines.append((item.event.event_id, build_line(item.event, item.timestamp, impression)))
+            to_ack.append(item.msg)
+
+        try:
+            report.written = await asyncio.to_thread(self.writer.append, lines)
+        except OSError as exc:
+            log.error("cannot write %s: %s; %d events held back", self.writer.path, exc, len(lines))
+            held += to_ack
+            to_ack = []
+        report.duplicates = len(known) + len(to_ack) - report.written
+        report.held = len(held)
+
+        for msg in known + to_ack:
+            await _settle(msg.ack())
+        for msg in held:
+            await _settle(msg.nak(delay=self.retry_delay))
+        for msg, reason in poison:
+            log.warning("dead letter (stream sequence %d): %s", msg.metadata.sequence.stream, reason)
+            try:
+                await send_to_dead_letters(self.js, msg, reason)
+                report.dead += 1
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("dead letter not stored (%s); it comes back later", exc or type(exc).__name__)
+        return report
+
+
+async def _settle(acknowledgement: Awaitable[None]) -> None:
+    """Send an ack or nak; one lost while the server restarts means a redelivery, which dedupe absorbs."""
+    try:
+        await acknowledgement
+    except nats.errors.Error as exc:
+        log.warning("acknowledgement lost: %s", exc or type(exc).__name__)
