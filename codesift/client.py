@@ -24,7 +24,7 @@ from shared.schemas import (
     event_decoder,
 )
 from shared.settings import Settings
-from shared.streams import bootstrap
+from shared.streams import Buckets, bootstrap
 
 _reply_decoder = msgspec.json.Decoder(SearchReply)
 _info_decoder = msgspec.json.Decoder(ReplicaInfo)
@@ -55,6 +55,23 @@ class Stack:
 
     async def replicas(self, wait: float = 0.3) -> list[ReplicaInfo]:
         return [_info_decoder.decode(r) for r in await gather(self.nc, subjects.SEARCH_PING, b"{}", wait)]
+
+    async def jobs(self) -> list[JobProgress]:
+        """Every job's latest state, newest first."""
+        kv = await self.nc.jetstream().key_value(Buckets.JOBS)
+        try:
+            keys = await kv.keys()
+        except nats.js.errors.NoKeysError:
+            return []
+        found = []
+        for key in keys:
+            entry = await kv.get(key)
+            if not entry.value or "." in key:  # trainer.current / trainer.last are pointers, not jobs
+                continue
+            event = event_decoder.decode(entry.value)
+            if isinstance(event, JobProgress):
+                found.append(event)
+        return sorted(found, key=lambda j: j.timestamp, reverse=True)
 
     async def search(self, query: str, k: int = 10, repo: str | None = None) -> SearchResponse:
         payload = encoder.encode(SearchRequest(query=query, k=k, repo=repo))

@@ -13,7 +13,7 @@ from codesift.progress import ProgressLine
 from shared import subjects
 from shared.bus import StackNotRunning
 from shared.jobs import new_job_id
-from shared.schemas import IndexCommand, SearchResponse
+from shared.schemas import JOB_STATES_FINAL, IndexCommand, SearchResponse
 from shared.settings import Settings, settings
 
 
@@ -92,13 +92,18 @@ async def status(data_dir: Path | None = None) -> int:
     try:
         async with Stack(cli_settings(data_dir)) as stack:
             replicas = await stack.replicas()
+            jobs = await stack.jobs()
     except StackNotRunning as exc:
         return fail(str(exc))
     print(f"search replicas: {len(replicas)}")
     for r in sorted(replicas, key=lambda r: r.replica_id):
         age = time.time() - r.started_at
         repos = ", ".join(f"{k} ({v})" for k, v in sorted(r.repos.items())) or "nothing indexed"
-        print(
-            f"  {r.replica_id}: index {r.index_version or '-'}, {r.chunks} chunks [{repos}], up {age:.0f} s"
-        )
+        print(f"  {r.replica_id}: index {r.index_version or '-'}, {r.chunks} chunks [{repos}], up {age:.0f} s")
+    running = [j for j in jobs if j.state not in JOB_STATES_FINAL]
+    print(f"jobs: {len(running)} running, {len(jobs) - len(running)} ended (latest first)")
+    for job in jobs[:8]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.timestamp))
+        line = f"  {job.job_id}  {job.state:<9} {job.progress * 100:3.0f}%  {when}  {job.message}"
+        print(line[:160])
     return 0

@@ -6,7 +6,7 @@ Schema evolution: new fields get defaults, field types never change.
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -114,7 +114,29 @@ class IndexCommand(Command, tag="index"):
     name: RepoName
 
 
-AnyCommand = IndexCommand
+class MineCommand(Command, tag="mine"):
+    source: Literal["logs", "golden", "bootstrap", "all"] = "all"
+    golden: str | None = None  # path of a golden file on the trainer's machine (default: its setting)
+    max_bootstrap: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
+
+
+class TrainCommand(Command, tag="train"):
+    epochs: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    lr: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 3e-5
+    loss: Literal["bce", "mnrl", "lambda"] = "bce"
+    min_triplets: Annotated[int, msgspec.Meta(ge=1)] = 30
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
+    max_length: Annotated[int, msgspec.Meta(ge=32, le=512)] | None = None  # None: from the chunks' lengths
+    time_budget_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 600.0
+    seed: int = 0
+
+
+AnyCommand = IndexCommand | MineCommand | TrainCommand
+
+
+def command_kind(command: Command) -> str:
+    """The command's tag: index | mine | train | ..."""
+    return str(type(command).__struct_config__.tag)
 
 
 # ---------------------------------------------------------------- events
@@ -140,7 +162,15 @@ class IndexUpdated(Event, tag="index.updated"):
     repos: dict[str, int]
 
 
-AnyEvent = JobProgress | IndexUpdated
+class ModelTrained(Event, tag="model.trained"):
+    version: str  # cross-encoder-codesift-YYYYMMDD-HHMMSS: directory and object-store name
+    sha256: str  # of the artifact archive in the object store `models`
+    job_id: str
+    triplets: dict[str, int]  # by source
+    manifest: dict[str, object] = {}
+
+
+AnyEvent = JobProgress | IndexUpdated | ModelTrained
 
 JOB_STATES_FINAL = ("succeeded", "failed")
 

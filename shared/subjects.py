@@ -8,6 +8,9 @@ SEARCH_QUEUE = "search-replicas"
 
 CMD_PREFIX = "codesift.cmd"
 CMD_INDEX = "codesift.cmd.index"
+CMD_MINE = "codesift.cmd.mine"
+CMD_TRAIN = "codesift.cmd.train"
+TRAINER_LOGS = "codesift.trainer.logs"  # request/reply: the last lines of the trainer's job output
 CMD_ALL = "codesift.cmd.>"
 
 INDEX_UPDATED = "codesift.index.updated"  # broadcast: every replica loads the new snapshot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from faststream import Context
 from faststream.middlewares import AckPolicy
@@ -39,6 +40,11 @@ async def ensure_consumer(js: JetStreamContext, settings: TelemetrySettings) -> 
     await js.add_consumer(FEEDBACK_STREAM, config=consumer_config(settings))
 
 
+async def raw_bodies(msg: NatsBatchMessage) -> list[bytes]:
+    """Leave the bodies alone: the recorder decodes them with msgspec (FastStream would json.loads each)."""
+    return msg.body
+
+
 def feedback_router(settings: TelemetrySettings) -> NatsRouter:
     router = NatsRouter()
 
@@ -51,8 +57,12 @@ def feedback_router(settings: TelemetrySettings) -> NatsRouter:
             batch_size=settings.telemetry_batch_size, timeout=settings.telemetry_batch_wait, batch=True
         ),
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_bodies,
     )
-    async def on_feedback(msg: NatsBatchMessage, recorder: FeedbackRecorder = Context("recorder")) -> None:
+    async def on_feedback(
+        msg: Annotated[NatsBatchMessage, Context("message")],
+        recorder: FeedbackRecorder = Context("recorder"),
+    ) -> None:
         report = await recorder.record(msg.raw_message)
         log.debug("batch of %d: %s", len(msg.raw_message), report)
 

@@ -35,6 +35,9 @@ async def test_openapi_lists_the_endpoints(client: AsyncTestClient) -> None:
     assert schema["info"]["title"] == "codesift"
     assert schema["paths"]["/api/search"]["get"]["operationId"] == "search"
     assert schema["paths"]["/api/health"]["get"]["operationId"] == "health"
+    feedback = schema["paths"]["/api/telemetry/event"]["post"]
+    assert feedback["operationId"] == "telemetryEvent"
+    assert {"202", "400", "413", "503"} <= set(feedback["responses"])
     parameters = {p["name"]: p for p in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert parameters["q"]["required"] is True
     assert parameters["k"]["schema"]["maximum"] == 100

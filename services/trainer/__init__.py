@@ -1,0 +1,1 @@
+"""The trainer service: mines training triplets and fine-tunes the cross-encoder reranker."""

@@ -1,0 +1,80 @@
+"""The trainer's subscribers: mine and train commands from the COMMANDS stream, and its job logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+from faststream import Context
+from faststream.middlewares import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
+
+from services.trainer import jobs
+from services.trainer.pipeline import Trainer
+from shared import subjects
+from shared.jobs import JobReporter, job_state
+from shared.schemas import MineCommand, TrainCommand, command_decoder, command_kind
+from shared.validation import decode
+
+log = logging.getLogger("codesift.trainer")
+router = NatsRouter()
+HEARTBEAT_S = 10.0
+
+
+def _consumer(subject: str, durable: str):
+    return router.subscriber(
+        subject,
+        stream=JStream("COMMANDS", declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        config=ConsumerConfig(ack_wait=30, max_deliver=5),
+        ack_policy=AckPolicy.MANUAL,
+    )
+
+
+@_consumer(subjects.CMD_MINE, "trainer-mine")
+async def on_mine(msg: NatsMessage, trainer: Trainer = Context("trainer")) -> None:
+    await _run(msg, trainer, MineCommand)
+
+
+@_consumer(subjects.CMD_TRAIN, "trainer-train")
+async def on_train(msg: NatsMessage, trainer: Trainer = Context("trainer")) -> None:
+    await _run(msg, trainer, TrainCommand)
+
+
+async def _run(msg: NatsMessage, trainer: Trainer, kind: type) -> None:
+    command, problem = decode(command_decoder, msg.body)
+    if problem is not None or not isinstance(command, kind):
+        reason = f"{problem.field}: {problem.message}" if problem else f"not a {kind.__name__}"
+        log.error("rejected command: %s", reason)
+        await trainer.nc.publish(f"{subjects.CMD_PREFIX}.dead", msg.body, headers={"Codesift-Reason": reason})
+        await msg.reject()
+        return
+    state = await job_state(trainer.js, command.job_id)
+    if state is not None and state.state in ("succeeded", "failed"):
+        await msg.ack()  # a redelivery of a job that already ended (e.g. failed by a restart)
+        return
+    heartbeat = asyncio.create_task(_keep_alive(msg))
+    try:
+        await trainer.run(command)
+    except jobs.AlreadyRunning as exc:
+        reporter = JobReporter(trainer.nc, trainer.js, command.job_id, command_kind(command))
+        await reporter.report("failed", 0.0, str(exc))
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+    await msg.ack()
+
+
+async def _keep_alive(msg: NatsMessage) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        await msg.in_progress()
+
+
+@router.subscriber(subjects.TRAINER_LOGS)
+async def on_logs(msg: NatsMessage, trainer: Trainer = Context("trainer")) -> bytes:
+    return msgspec.json.encode(await trainer.logs())
