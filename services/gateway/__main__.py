@@ -35,7 +35,18 @@ def main() -> None:
         asyncio.run(check_bus(config))
     except StackNotRunning as exc:
         raise SystemExit(f"gateway: {exc}") from None
-    uvicorn.run(create_app(config), host=config.http_host, port=config.http_port, log_config=LOG_CONFIG)
+    # Several workers need the app as an import string: each process builds its own (settings from
+    # the same environment) and opens its own NATS connection.
+    app = create_app(config) if config.http_workers == 1 else "services.gateway.app:create_app"
+    uvicorn.run(
+        app,
+        factory=config.http_workers > 1,
+        workers=config.http_workers,
+        host=config.http_host,
+        port=config.http_port,
+        log_config=LOG_CONFIG,
+        access_log=config.http_access_log,
+    )
 
 
 if __name__ == "__main__":

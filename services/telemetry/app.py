@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from faststream import ContextRepo, FastStream
 from faststream.nats import NatsBroker
 
+from services.telemetry.fetch_timeouts import catch_every_fetch_timeout
 from services.telemetry.handlers import ensure_consumer, feedback_router
 from services.telemetry.joining import ImpressionJoiner
 from services.telemetry.log_writer import LogWriter
@@ -23,6 +24,7 @@ log = logging.getLogger("codesift.telemetry")
 
 def create_app(settings: TelemetrySettings | None = None) -> FastStream:
     settings = settings or telemetry_settings()
+    pass  # catch_every_fetch_timeout()
     broker = NatsBroker(
         server_list(resolve_nats_url(settings)),
         log_level=logging.DEBUG,  # per-message lines only when debugging

@@ -1,1 +1,1 @@
-"""The trainer service: mines training triplets and fine-tunes the cross-encoder reranker."""
+"""The trainer service: mines training triplets, fine-tunes the reranker, exports it to ONNX."""

@@ -62,7 +62,9 @@ class FeedbackStream:
     async def stored(self) -> list[tuple[FeedbackEvent, dict[str, str]]]:
         """Every stored event with its headers, in stream order."""
         state = (await self.js.stream_info("FEEDBACK")).state
-        messages = [await self.js.get_msg("FEEDBACK", seq) for seq in range(state.first_seq, state.last_seq + 1)]
+        messages = [
+            await self.js.get_msg("FEEDBACK", seq) for seq in range(state.first_seq, state.last_seq + 1)
+        ]
         return [(feedback_decoder.decode(m.data or b""), dict(m.headers or {})) for m in messages]
 
     async def published(self, wait: float = 0.2) -> list[bytes]:

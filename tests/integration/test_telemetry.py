@@ -1,0 +1,315 @@
+"""The telemetry service against a real nats-server: joins, exactly-once lines, dead letters, and
+no loss while nats-server restarts and the service is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import nats
+import pytest
+from faststream import TestApp
+from nats.js import JetStreamContext
+
+from services.telemetry.app import create_app
+from services.telemetry.dead_letters import ORIGINAL_SEQUENCE, ORIGINAL_SUBJECT, REASON
+from services.telemetry.handlers import DURABLE, FEEDBACK_STREAM
+from services.telemetry.settings import TelemetrySettings
+from shared import subjects
+from shared.schemas import Impression, ShownResult, encoder
+from shared.streams import bootstrap
+from tests.conftest import ROOT, NatsServer, start_nats
+
+ORIGINAL_KEYS = ["event_id", "query", "doc_id", "rating", "source", "timestamp"]
+
+
+def event(event_id: str, **extra: object) -> dict:
+    return {
+        "event_id": event_id,
+        "query": "where is the token validated",
+        "doc_id": "auth.py:10-40",
+        "rating": 5,
+        "source": "click",
+        "timestamp": "2026-11-25T12:00:00Z",
+    } | extra
+
+
+def impression(query_id: str) -> Impression:
+    return Impression(
+        query_id=query_id,
+        query="where is the token validated",
+        repo="demo",
+        k=10,
+        results=[
+            ShownResult(1, "auth.py:10-40", "demo", "auth.py", 0.9),
+            ShownResult(2, "jwt.py:1-30", "demo", "jwt.py", 0.4),
+        ],
+        reranker="none (fusion order)",
+        model_version=None,
+        index_version="idx-1",
+        replica_id="search-1",
+        timestamp=1_790_000_000.0,
+    )
+
+
+async def publish(js: JetStreamContext, body: dict | bytes, msg_id: str | None = None) -> None:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    msg_id = msg_id or (body["event_id"] if isinstance(body, dict) else uuid.uuid4().hex)
+    await js.publish(subjects.TELEMETRY_FEEDBACK, data, headers={"Nats-Msg-Id": msg_id})
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(raw) for raw in path.read_bytes().splitlines()] if path.exists() else []
+
+
+async def wait_for(path: Path, event_ids: set[str], timeout: float = 15) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = read_log(path)
+        if event_ids <= {line["event_id"] for line in lines}:
+            return lines
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"not logged within {timeout} s: {event_ids - {x['event_id'] for x in read_log(path)}}")
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer):
+    nc = await nats.connect(nats_server.url)
+    yield await bootstrap(nc)
+    await nc.close()
+
+
+@pytest.fixture
+def config(nats_server: NatsServer, tmp_path: Path) -> TelemetrySettings:
+    return TelemetrySettings(
+        nats_url=nats_server.url,
+        data_dir=tmp_path / "data",
+        telemetry_batch_wait=0.02,
+        telemetry_retry_delay=0.2,
+        telemetry_join_attempts=3,
+    )
+
+
+def log_path(config: TelemetrySettings) -> Path:
+    return config.data_dir / "logs" / "queries.jsonl"
+
+
+async def test_events_are_logged_once_each_joined_with_their_impression(js, config):
+    shown_first, shown_late, never_shown = (uuid.uuid4().hex for _ in range(3))
+    await js.publish(subjects.impression_subject(shown_first), encoder.encode(impression(shown_first)))
+    async with TestApp(create_app(config)):
+        await publish(js, event("click", query_id=shown_first, position=1))
+        await publish(js, event("down", query_id=shown_first, position=2, doc_id="jwt.py:1-30", rating=1,
+                                source="thumbs_down"))  # fmt: skip
+        await publish(js, event("late", query_id=shown_late, position=1))
+        await publish(js, event("made-up", query_id=never_shown, position=1))
+        await publish(js, event("plain", timestamp=1_790_000_000))
+        await asyncio.sleep(0.1)  # the impression arrives after the feedback that refers to it
+        await js.publish(subjects.impression_subject(shown_late), encoder.encode(impression(shown_late)))
+        lines = await wait_for(log_path(config), {"click", "down", "late", "made-up", "plain"})
+        await asyncio.sleep(0.5)  # nothing else arrives
+
+    lines = read_log(log_path(config))
+    by_id = {line["event_id"]: line for line in lines}
+    assert len(lines) == len(by_id) == 5
+    for line in lines:
+        assert list(line)[:6] == ORIGINAL_KEYS
+    assert by_id["click"]["joined"] and by_id["down"]["joined"] and by_id["late"]["joined"]
+    assert by_id["down"]["rating"] == 1 and by_id["down"]["position"] == 2
+    assert [r["doc_id"] for r in by_id["late"]["impression"]["results"]] == ["auth.py:10-40", "jwt.py:1-30"]
+    assert by_id["late"]["impression"]["index_version"] == "idx-1"
+    assert by_id["made-up"]["impression"] is None and by_id["made-up"]["joined"] is False
+    assert by_id["made-up"]["query_id"] == never_shown
+    assert by_id["plain"]["impression"] is None and by_id["plain"]["timestamp"] == 1_790_000_000
+    assert by_id["click"]["timestamp"] == "2026-11-25T12:00:00Z"
+    assert not any("client_ip" in line or "user_agent" in line for line in lines)
+
+
+async def test_an_event_id_seen_before_is_not_written_again_even_after_a_restart(js, config):
+    async with TestApp(create_app(config)):
+        await publish(js, event("once"))
+        await wait_for(log_path(config), {"once"})
+        # the same event outside JetStream's duplicate window: a new message id
+        await publish(js, event("once"), msg_id="retry-1")
+        await publish(js, event("marker-1"))
+        await wait_for(log_path(config), {"marker-1"})
+
+    async with TestApp(create_app(config)):
+        await publish(js, event("once"), msg_id="retry-2")
+        await publish(js, event("marker-2"))
+        await wait_for(log_path(config), {"marker-2"})
+
+    ids = [line["event_id"] for line in read_log(log_path(config))]
+    assert sorted(ids) == ["marker-1", "marker-2", "once"]
+    consumer = await js.consumer_info(FEEDBACK_STREAM, DURABLE)
+    assert consumer.num_pending == 0 and consumer.num_ack_pending == 0  # every copy was acknowledged
+
+
+async def test_poison_messages_go_to_the_dead_letters_without_blocking_the_stream(js, config):
+    poison = {
+        b"this is not json": "body: JSON is malformed",
+        json.dumps(event("bad-rating", rating=9)).encode(): "rating: Expected `int` <= 5",
+        json.dumps(event("empty-note", source="note", doc_id="")).encode(): "note: a note event needs",
+        json.dumps(event("stranger", color="red")).encode(): "color: Object contains unknown field",
+    }
+    async with TestApp(create_app(config)):
+        for body in poison:
+            await publish(js, body)
+        await publish(js, event("after"))
+        lines = await wait_for(log_path(config), {"after"})
+        deadline = time.monotonic() + 10
+        while (await js.stream_info("DEADLETTER")).state.messages < len(poison) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        consumer = await js.consumer_info(FEEDBACK_STREAM, DURABLE)
+
+    assert [line["event_id"] for line in lines] == ["after"]
+    assert consumer.num_pending == 0 and consumer.num_ack_pending == 0 and consumer.num_redelivered == 0
+    sequences = {}
+    for seq in range(1, len(poison) + 1):
+        dead = await js.get_msg("DEADLETTER", seq)
+        assert dead.headers is not None
+        assert dead.headers[REASON].startswith(poison[dead.data]), dead.headers[REASON]
+        assert dead.headers[ORIGINAL_SUBJECT] == subjects.TELEMETRY_FEEDBACK
+        sequences[dead.data] = int(dead.headers[ORIGINAL_SEQUENCE])
+    assert sorted(sequences.values()) == [1, 2, 3, 4]  # the order they were published in
+    assert (await js.stream_info("DEADLETTER")).state.messages == len(poison)
+
+
+async def test_a_trickle_of_events_is_logged_promptly(js, config):
+    """Events spaced out so that fetches keep coming back empty: none waits for a redelivery."""
+    assert config.telemetry_ack_wait >= 10  # a batch dropped before its ack would show as a 10 s lag
+    path = log_path(config)
+    published: dict[str, float] = {}
+    logged: dict[str, float] = {}
+    async with TestApp(create_app(config)):
+        for i in range(120):
+            published[f"t{i}"] = time.monotonic()
+            await publish(js, event(f"t{i}"))
+            await asyncio.sleep(0.01)
+            logged |= {line["event_id"]: time.monotonic() for line in read_log(path) if line["event_id"] not in logged}
+        deadline = time.monotonic() + 15
+        while len(logged) < len(published) and time.monotonic() < deadline:
+            logged |= {line["event_id"]: time.monotonic() for line in read_log(path) if line["event_id"] not in logged}
+            await asyncio.sleep(0.01)
+    lags = sorted(logged[i] - published[i] for i in published)
+    assert lags[-1] < 2.0, f"slowest event took {lags[-1]:.1f} s"
+
+
+# ---------------------------------------------------------------- the loss test
+
+LOSS_EVENTS = 5000
+
+
+class ServiceProcess:
+    """`python -m services.telemetry` as the supervisor runs it."""
+
+    def __init__(self, env: dict[str, str], output: Path):
+        self.env = env
+        self.output = output
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.output.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.telemetry"], env=self.env, cwd=ROOT, stdout=out, stderr=out
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+async def publish_until_acked(js: JetStreamContext, body: dict) -> None:
+    """What the gateway does: answer 202 only once JetStream has the event, retrying until it does."""
+    data = json.dumps(body).encode()
+    while True:
+        try:
+            await js.publish(
+                subjects.TELEMETRY_FEEDBACK, data, timeout=1.0, headers={"Nats-Msg-Id": body["event_id"]}
+            )
+            return
+        except (nats.errors.Error, TimeoutError):
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_no_event_is_lost_or_doubled_through_a_nats_restart_and_a_killed_service(tmp_path: Path):
+    server = start_nats(tmp_path / "nats")
+    port = server.port
+    data_dir = tmp_path / "data"
+    service = ServiceProcess(
+        os.environ
+        | {
+            "CODESIFT_NATS_URL": server.url,
+            "CODESIFT_DATA_DIR": str(data_dir),
+            "CODESIFT_TELEMETRY_ACK_WAIT": "2",  # what the killed process held comes back after 2 s
+            "CODESIFT_LOG_ROTATE_BYTES": "262144",  # rotates a few times along the way
+            "CODESIFT_LOG_KEEP": "20",
+            "PYTHONUNBUFFERED": "1",
+        },
+        tmp_path / "telemetry.out",
+    )
+    nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    try:
+        js = await bootstrap(nc)
+        service.start()
+        expected = {f"loss-{i:05d}" for i in range(LOSS_EVENTS)}
+        queue = sorted(expected)
+
+        async def publisher() -> None:
+            while queue:  # ~1,000 events/s in small concurrent groups, so the faults land mid-stream
+                group = [queue.pop(0) for _ in range(min(10, len(queue)))]
+                await asyncio.gather(*(publish_until_acked(js, event(i, timestamp=time.time())) for i in group))
+                await asyncio.sleep(0.01)
+
+        async def faults() -> None:
+            await asyncio.sleep(1.5)
+            service.kill()  # SIGKILL, mid-batch most likely
+            await asyncio.sleep(0.3)
+            service.start()
+            await asyncio.sleep(1.5)
+            server.stop()
+            await asyncio.sleep(1.0)
+            restarted = await asyncio.to_thread(start_nats, tmp_path / "nats", port)
+            assert restarted.port == port
+            nonlocal_server.append(restarted)
+
+        nonlocal_server: list[NatsServer] = []
+        await asyncio.gather(publisher(), faults())
+        log = data_dir / "logs" / "queries.jsonl"
+        files = [log, *(log.with_name(f"{log.name}.{i}") for i in range(1, 21))]
+
+        def all_lines() -> list[bytes]:
+            return [raw for f in files if f.exists() for raw in f.read_bytes().split(b"\n")]
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len([x for x in all_lines() if x]) < LOSS_EVENTS:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.5)  # past the ack wait: a redelivery would have been written by now
+        service.stop()
+
+        assert all(f.read_bytes().endswith(b"\n") for f in files if f.exists() and f.stat().st_size)
+        raw_lines = [x for x in all_lines() if x]
+        ids = Counter(json.loads(raw)["event_id"] for raw in raw_lines)  # a torn line would not parse
+        assert set(ids) == expected, service.output.read_text()[-3000:]
+        assert len(raw_lines) == LOSS_EVENTS and max(ids.values()) == 1
+        assert log.with_name(f"{log.name}.1").exists()
+    finally:
+        service.stop()
+        await nc.close()
+        for s in (server, *nonlocal_server):
+            s.stop()
