@@ -117,7 +117,7 @@ def start_gateway(nats_url: str, data_dir: Path, port: int, workers: int) -> sub
         "CODESIFT_HTTP_WORKERS": str(workers),
     }
     log = (data_dir / "gateway.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "services.gateway"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    return subprocess.Popen([sys.executable, *os.environ.get("BENCH_GATEWAY", "-m services.gateway").split()], env=env, cwd=ROOT, stdout=log, stderr=log)
 
 
 def start_telemetry(nats_url: str, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:

@@ -24,7 +24,7 @@ log = logging.getLogger("codesift.telemetry")
 
 def create_app(settings: TelemetrySettings | None = None) -> FastStream:
     settings = settings or telemetry_settings()
-    pass  # catch_every_fetch_timeout()
+    catch_every_fetch_timeout()
     broker = NatsBroker(
         server_list(resolve_nats_url(settings)),
         log_level=logging.DEBUG,  # per-message lines only when debugging

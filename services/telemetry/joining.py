@@ -34,7 +34,7 @@ class ImpressionJoiner:
     """Looks impressions up in the IMPRESSIONS stream, keeping the latest `cache_size` found in memory
     (clicks and thumbs on one search share its impression, which never changes)."""
 
-    def __init__(self, js: JetStreamContext, cache_size: int = 10_000):
+    def __init__(self, js: JetStreamContext, cache_size: int = 5_000):
         self.js = js
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Impression] = OrderedDict()

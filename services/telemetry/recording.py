@@ -91,8 +91,10 @@ class FeedbackRecorder:
         for item in fresh:
             query_id = item.event.query_id
             impression = lookup.found.get(query_id) if query_id else None
-            if query_id and impression is None and (
-                query_id in lookup.unavailable or item.msg.metadata.num_delivered < self.join_attempts
+            if (
+                query_id
+                and impression is None
+                and (query_id in lookup.unavailable or item.msg.metadata.num_delivered < self.join_attempts)
             ):
                 held.append(item.msg)
                 continue

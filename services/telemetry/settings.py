@@ -21,7 +21,7 @@ class TelemetrySettings(Settings, kw_only=True):
     telemetry_ack_wait: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 10.0  # redelivery after a crash
     telemetry_join_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3  # deliveries looking for it
     telemetry_retry_delay: Annotated[float, msgspec.Meta(gt=0, le=600)] = 1.0  # before a held event returns
-    telemetry_impression_cache: Annotated[int, msgspec.Meta(ge=0)] = 10_000  # impressions kept in memory
+    telemetry_impression_cache: Annotated[int, msgspec.Meta(ge=0)] = 5_000  # impressions kept in memory
 
 
 def log_file(settings: Settings) -> Path:

@@ -95,17 +95,22 @@ def export_onnx(
         quantize_seconds=quantize_seconds,
         sizes={name: (out_dir / name).stat().st_size for name in ONNX_FILES},
     )
-    failures = []
-    if not fp32.max_abs_diff <= thresholds.fp32_max_abs_diff:
-        failures.append(f"fp32 max abs diff {fp32.max_abs_diff:.2e} > {thresholds.fp32_max_abs_diff:.0e}")
-    if not fp32.spearman >= thresholds.fp32_spearman:
-        failures.append(f"fp32 Spearman {fp32.spearman:.4f} < {thresholds.fp32_spearman}")
-    if not int8.spearman >= thresholds.int8_spearman:
-        failures.append(f"int8 Spearman {int8.spearman:.4f} < {thresholds.int8_spearman}")
-    if failures:
-        disagree = f"ONNX and PyTorch scores disagree on {len(validation_pairs)} pairs: "
-        raise ParityError(disagree + "; ".join(failures))
+    check_parity(result)
     return result
+
+
+def check_parity(result: ExportResult) -> None:
+    """Raise ParityError naming every figure outside `result.thresholds`."""
+    fp32, int8, limits = result.fp32, result.int8, result.thresholds
+    failures = []
+    if not fp32.max_abs_diff <= limits.fp32_max_abs_diff:  # written so that NaN fails
+        failures.append(f"fp32 max abs diff {fp32.max_abs_diff:.2e} > {limits.fp32_max_abs_diff:.0e}")
+    if not fp32.spearman >= limits.fp32_spearman:
+        failures.append(f"fp32 Spearman {fp32.spearman:.4f} < {limits.fp32_spearman}")
+    if not int8.spearman >= limits.int8_spearman:
+        failures.append(f"int8 Spearman {int8.spearman:.4f} < {limits.int8_spearman}")
+    if failures:
+        raise ParityError(f"ONNX and PyTorch scores disagree on {result.pairs} pairs: " + "; ".join(failures))
 
 
 def write_onnx(hf_dir: Path, out_dir: Path) -> tuple[float, float]:

@@ -79,7 +79,7 @@ def write_manifest(
 ) -> dict[str, Any]:
     """Hash the files in `directory` and write its manifest.json; returns the manifest."""
     created = created or datetime.datetime.now(datetime.UTC)
-    run = msgspec.to_builtins(training)
+    run = msgspec.to_builtins(training, enc_hook=str)
     manifest = {
         "format": FORMAT,
         "version": version,

@@ -77,7 +77,9 @@ async def wait_for(path: Path, event_ids: set[str], timeout: float = 15) -> list
         if event_ids <= {line["event_id"] for line in lines}:
             return lines
         await asyncio.sleep(0.02)
-    raise TimeoutError(f"not logged within {timeout} s: {event_ids - {x['event_id'] for x in read_log(path)}}")
+    raise TimeoutError(
+        f"not logged within {timeout} s: {event_ids - {x['event_id'] for x in read_log(path)}}"
+    )
 
 
 @pytest.fixture
@@ -166,7 +168,9 @@ async def test_poison_messages_go_to_the_dead_letters_without_blocking_the_strea
         await publish(js, event("after"))
         lines = await wait_for(log_path(config), {"after"})
         deadline = time.monotonic() + 10
-        while (await js.stream_info("DEADLETTER")).state.messages < len(poison) and time.monotonic() < deadline:
+        while (await js.stream_info("DEADLETTER")).state.messages < len(
+            poison
+        ) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         consumer = await js.consumer_info(FEEDBACK_STREAM, DURABLE)
 
@@ -190,14 +194,22 @@ async def test_a_trickle_of_events_is_logged_promptly(js, config):
     published: dict[str, float] = {}
     logged: dict[str, float] = {}
     async with TestApp(create_app(config)):
-        for i in range(120):
+        for i in range(200):
             published[f"t{i}"] = time.monotonic()
             await publish(js, event(f"t{i}"))
             await asyncio.sleep(0.01)
-            logged |= {line["event_id"]: time.monotonic() for line in read_log(path) if line["event_id"] not in logged}
+            logged |= {
+                line["event_id"]: time.monotonic()
+                for line in read_log(path)
+                if line["event_id"] not in logged
+            }
         deadline = time.monotonic() + 15
         while len(logged) < len(published) and time.monotonic() < deadline:
-            logged |= {line["event_id"]: time.monotonic() for line in read_log(path) if line["event_id"] not in logged}
+            logged |= {
+                line["event_id"]: time.monotonic()
+                for line in read_log(path)
+                if line["event_id"] not in logged
+            }
             await asyncio.sleep(0.01)
     lags = sorted(logged[i] - published[i] for i in published)
     assert lags[-1] < 2.0, f"slowest event took {lags[-1]:.1f} s"
@@ -273,7 +285,9 @@ async def test_no_event_is_lost_or_doubled_through_a_nats_restart_and_a_killed_s
         async def publisher() -> None:
             while queue:  # ~1,000 events/s in small concurrent groups, so the faults land mid-stream
                 group = [queue.pop(0) for _ in range(min(10, len(queue)))]
-                await asyncio.gather(*(publish_until_acked(js, event(i, timestamp=time.time())) for i in group))
+                await asyncio.gather(
+                    *(publish_until_acked(js, event(i, timestamp=time.time())) for i in group)
+                )
                 await asyncio.sleep(0.01)
 
         async def faults() -> None:

@@ -6,7 +6,9 @@ config and generated files are left out unless include="all"), the query is the 
 1. the summary of its docstring (`/** */` and `///` blocks count as docstrings),
 2. the summary of the comment right above it,
 3. its name split into words ("parse_http_response" -> "parse http response"), only when the
-   chunk has no documentation at all and the name has at least three content words.
+   chunk has no documentation at all, the name has at least three content words and
+   `from_names` is on (such a query restates the name by construction: it teaches lexical
+   matching that BM25 already does, so it is a last resort).
 
 A documentation query that is short, boilerplate or merely restates the qualified name is not
 used, and a chunk whose documentation is all unusable gives no pair (its name would restate it).
@@ -70,6 +72,7 @@ def mine_bootstrap(
     k: int = DEFAULT_K,
     seed: int = 0,
     include: Include = "source",
+    from_names: bool = True,
 ) -> tuple[list[Triplet], MiningStats]:
     """Triplets mined from a repository's chunks (see the module docstring), in sampled order."""
     stats = MiningStats("bootstrap")
@@ -78,7 +81,7 @@ def mine_bootstrap(
     seen_positives: set[tuple[str, str]] = set()
     for chunk in sorted(chunks, key=lambda c: (c.repo, c.path, c.start_line, c.end_line)):
         stats.read += 1
-        pair = _pair(chunk, include)
+        pair = _pair(chunk, include, from_names)
         if isinstance(pair, str):
             stats.skipped[pair] += 1
         elif (chunk.repo, normalise(pair.query)) in seen_queries:
@@ -98,8 +101,8 @@ def mine_bootstrap(
     triplets = []
     for pair in chosen:
         ranked = sorted(candidates(pair.query, pair.chunk.repo, k), key=lambda c: c.fusion_rank)
-        hard = [c for c in ranked if c.path != pair.chunk.path and c.text.strip() != pair.chunk.text.strip()]
-        hard = hard[:negatives]
+        own_text = pair.chunk.text.strip()
+        hard = [c for c in ranked if c.path != pair.chunk.path and c.text.strip() != own_text][:negatives]
         triplets.append(
             Triplet(
                 query=pair.query,
@@ -117,7 +120,7 @@ def mine_bootstrap(
     return triplets, stats
 
 
-def _pair(chunk: ChunkRecord, include: Include) -> _Pair | str:
+def _pair(chunk: ChunkRecord, include: Include, from_names: bool) -> _Pair | str:
     """The chunk's query and positive, or why it gives none."""
     if chunk.chunk_kind not in DEFINITION_KINDS:
         return "not_definition"
@@ -136,7 +139,9 @@ def _pair(chunk: ChunkRecord, include: Include) -> _Pair | str:
     if problems:
         return problems[0]
     name = chunk.symbol.rsplit(".", 1)[-1]
-    query = name_query(name) if name and name in chunk.text else None  # not a later window of a long one
+    if not (from_names and name and name in chunk.text):  # not named, or a later window of a long one
+        return "no_query"
+    query = name_query(name)
     return "no_query" if query is None else _checked(_Pair(chunk, query, "name", chunk.text))
 
 

@@ -8,18 +8,20 @@ expected, not exact (a small set can even leave a side empty). Equal questions o
 repos share a side.
 
 `firewall` drops every triplet whose query is an eval question or a near-duplicate of one
-(any repo): normalised texts whose word-set Jaccard similarity or character 3-gram Jaccard
-similarity reaches the threshold. Words catch reordered and padded questions ("where is the
-token validated" / "where is the oauth token validated": 5/6), 3-grams catch spelling and
-inflection ("validate" / "validated"); either is enough, since a leak costs more than a lost
-triplet.
+(any repo): questions whose Jaccard similarity reaches the threshold on any of their word
+sets, their sets of stemmed content words (stop words dropped) or their character 3-grams, all
+of the normalised text. Words catch padded questions ("where is the token validated" / "where
+is the oauth token validated": 5/6), content stems inflected and reworded ones ("where are
+bearer tokens validated" / "where is the bearer token validated": 1.0), 3-grams misspellings
+("authentification" / "authentication"). Any one is enough, since a leak costs more than a
+lost triplet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.trainer.mining.text import jaccard, normalise, stable_hash, trigrams
+from services.trainer.mining.text import content_words, jaccard, normalise, stable_hash, stems, trigrams
 from shared.schemas import GoldenQuestion, Triplet
 
 DEFAULT_EVAL_FRACTION = 0.3
@@ -46,7 +48,7 @@ def split_golden(
 
 
 def similarity(a: str, b: str) -> float:
-    """How alike two questions are, 0..1: the larger of word and 3-gram Jaccard on normalised text."""
+    """How alike two questions are, 0..1: the largest of word, content-stem and 3-gram Jaccard."""
     return _alike(_signature(a), _signature(b))
 
 
@@ -92,10 +94,14 @@ def split_record(
     }
 
 
-def _signature(text: str) -> tuple[set[str], set[str]]:
+_Signature = tuple[set[str], set[str], set[str]]
+
+
+def _signature(text: str) -> _Signature:
     normalised = normalise(text)
-    return set(normalised.split()), trigrams(normalised)
+    return set(normalised.split()), stems(content_words(normalised)), trigrams(normalised)
 
 
-def _alike(a: tuple[set[str], set[str]], b: tuple[set[str], set[str]]) -> float:
-    return max(jaccard(a[0], b[0]), jaccard(a[1], b[1]))
+def _alike(a: _Signature, b: _Signature) -> float:
+    content = jaccard(a[1], b[1]) if a[1] and b[1] else 0.0  # questions of stop words only
+    return max(jaccard(a[0], b[0]), content, jaccard(a[2], b[2]))

@@ -18,12 +18,15 @@ GENERIC = stems([
     "simple", "basic", "default", "main", "run", "runs", "call", "calls"
 ])  # fmt: skip
 _SECTION = re.compile(
-    r"^(@\w+|:\w+|>>>|-{3,}|={3,}|(Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Throws|"
+    r"^(@\w+|:(param|parameter|arg|argument|key|keyword|type|raises?|returns?|rtype|yields?|ivar|cvar|var)\b"
+    r"|>>>|-{3,}|={3,}|(Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Throws|"
     r"Examples?|Notes?|Attributes|See Also|Usage|Warning)\s*:?$)",
     re.IGNORECASE,
 )
 _INLINE_TAG = re.compile(r"\{@\w+\s+([^}]*)\}")  # {@link Foo} -> Foo
-_ROLE = re.compile(r":\w+(?::\w+)?:`~?([^`]*)`")  # :func:`~pkg.name` -> pkg.name
+_ROLE = re.compile(
+    r":\w+(?::\w+)?:`~?([^`<]*?)\s*(?:<[^>`]*>)?`"
+)  # :func:`~a.b` -> a.b, :class:`T <a.T>` -> T
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`'\"])")
 _BOILERPLATE = re.compile(
     r"^(todo|fixme|xxx|hack|noqa|nolint|type:|pylint:|eslint|prettier|istanbul|pragma|see\b|deprecated\b)"

@@ -33,7 +33,9 @@ def line_for(body: dict, shown: Impression | None = None) -> tuple[bytes, dict]:
     return text, json.loads(text)
 
 
-@pytest.mark.parametrize("timestamp", ["2026-11-25T12:00:00.250+01:00", "2026-11-25T12:00:00Z", 1_790_000_000])
+@pytest.mark.parametrize(
+    "timestamp", ["2026-11-25T12:00:00.250+01:00", "2026-11-25T12:00:00Z", 1_790_000_000]
+)
 def test_the_original_six_keys_come_first_with_their_values_and_the_timestamp_as_received(timestamp):
     body = {
         "event_id": "ev-1",

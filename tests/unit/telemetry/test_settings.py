@@ -17,7 +17,11 @@ def test_the_log_lives_in_the_data_dir_unless_a_path_is_given():
 def test_knobs_are_read_from_the_environment():
     s = from_env(
         TelemetrySettings,
-        {"CODESIFT_LOG_ROTATE_BYTES": "1048576", "CODESIFT_LOG_KEEP": "2", "CODESIFT_TELEMETRY_BATCH_SIZE": "50"},
+        {
+            "CODESIFT_LOG_ROTATE_BYTES": "1048576",
+            "CODESIFT_LOG_KEEP": "2",
+            "CODESIFT_TELEMETRY_BATCH_SIZE": "50",
+        },
     )
     assert (s.log_rotate_bytes, s.log_keep, s.telemetry_batch_size) == (1_048_576, 2, 50)
 

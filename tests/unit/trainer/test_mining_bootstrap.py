@@ -165,7 +165,7 @@ def triplet(query: str, positive: ChunkRecord, text: str, negatives: list[Candid
 def test_pairs_from_docstrings_comments_and_names_with_hard_negatives_from_other_files():
     search = Search()
     triplets, stats = mine_bootstrap(CHUNKS, search, negatives=2, k=15)
-    retry, copy, test, _, evict = RANKING
+    retry, copy, test = RANKING[:3]
     expected = [
         triplet(
             "Retry a failed call, waiting twice as long after each failure",
@@ -198,7 +198,9 @@ def test_pairs_from_docstrings_comments_and_names_with_hard_negatives_from_other
             [retry, copy],
         ),
     ]
-    assert sorted(triplets, key=lambda t: t.positive_doc_id) == sorted(expected, key=lambda t: t.positive_doc_id)
+    assert sorted(triplets, key=lambda t: t.positive_doc_id) == sorted(
+        expected, key=lambda t: t.positive_doc_id
+    )
     assert sorted(search.calls) == sorted((t.query, "sample", 15) for t in expected)
     assert stats.skipped == {
         "not_definition": 2,
@@ -221,6 +223,13 @@ def test_include_all_mines_test_files_too():
     assert stats.skipped["not_definition"] == 2  # a docs section still is no definition
 
 
+def test_names_can_be_left_out():
+    triplets, stats = mine_bootstrap(CHUNKS, Search(), from_names=False)
+    assert EVICT.doc_id not in {t.positive_doc_id for t in triplets}
+    assert stats.skipped["no_query"] == 2
+    assert "name" not in stats.origins
+
+
 def spread_chunks() -> list[ChunkRecord]:
     """Three files of four documented functions each."""
     topics = ["invoice", "ledger", "payment"]
@@ -228,8 +237,9 @@ def spread_chunks() -> list[ChunkRecord]:
     records = []
     for topic in topics:
         for n, action in enumerate(actions):
-            text = f'def {action}_{topic}(x):\n    """Carefully {action} every {topic} record today."""\n    return x\n'
-            records.append(chunk(f"acme/{topic}.py", f"{action}_{topic}", text.strip(), start=1 + 5 * n))
+            doc = f"Carefully {action} every {topic} record today."
+            text = f'def {action}_{topic}(x):\n    """{doc}"""\n    return x'
+            records.append(chunk(f"acme/{topic}.py", f"{action}_{topic}", text, start=1 + 5 * n))
     return records
 
 
@@ -252,7 +262,9 @@ def test_the_sample_depends_on_the_seed_only_not_on_input_order():
     random.Random(1).shuffle(shuffled)
     again, _ = mine_bootstrap(shuffled, Search(), max_pairs=5, seed=7)
     assert again == first
-    orders = {tuple(t.query for t in mine_bootstrap(records, Search(), max_pairs=5, seed=s)[0]) for s in range(5)}
+    orders = {
+        tuple(t.query for t in mine_bootstrap(records, Search(), max_pairs=5, seed=s)[0]) for s in range(5)
+    }
     assert len(orders) > 1
 
 

@@ -75,7 +75,10 @@ def test_python_docstring_first_then_leading_comment():
     docstring, comment = find_documentation(PYTHON, "python")
     assert docstring == Documentation("docstring", "Drop the least recently used entry.\n\nMore text.", 3, 6)
     assert comment == Documentation("comment", "Cache helpers.", 0, 0)
-    assert cut(PYTHON, docstring) == "# Cache helpers.\n@decorator\ndef evict(self, key):\n    return self.items.pop(key)"
+    assert (
+        cut(PYTHON, docstring)
+        == "# Cache helpers.\n@decorator\ndef evict(self, key):\n    return self.items.pop(key)"
+    )
 
 
 def test_python_docstring_of_a_window_that_does_not_parse():
@@ -84,7 +87,10 @@ def test_python_docstring_of_a_window_that_does_not_parse():
 
 
 def test_a_later_window_gives_no_docstring_and_one_sharing_a_line_cannot_be_cut():
-    assert find_documentation('        x = 1\n        def f():\n            """Doc."""\n        y = (', "python") == []
+    assert (
+        find_documentation('        x = 1\n        def f():\n            """Doc."""\n        y = (', "python")
+        == []
+    )
     assert find_documentation('def f(): """Inline doc."""', "python") == []
 
 
@@ -94,7 +100,9 @@ def test_block_and_line_comments_of_brace_languages():
         Documentation("docstring", "Send a request.\n@param url where", 0, 3)
     ]
     go = "// Send retries the request.\n// It never panics.\nfunc Send() {\n}"
-    assert find_documentation(go, "go") == [Documentation("comment", "Send retries the request.\nIt never panics.", 0, 1)]
+    assert find_documentation(go, "go") == [
+        Documentation("comment", "Send retries the request.\nIt never panics.", 0, 1)
+    ]
     rust = "/// Parse a header line.\nfn parse() {}"
     assert find_documentation(rust, "rust") == [Documentation("docstring", "Parse a header line.", 0, 0)]
     assert find_documentation("/* note */ int x = f();\nint y;", "c") == []  # code after it
@@ -107,6 +115,9 @@ def test_summary_takes_the_first_sentence_without_markup_or_sections():
     )
     assert summary("Send a request with {@link Client}\nand retry it.\n@param url where") == (
         "Send a request with Client and retry it"
+    )
+    assert summary("Create :class:`Auth` wrapped in\n:class:`Define <mw.Define>`.\n:param x: it") == (
+        "Create Auth wrapped in Define"
     )
     assert summary("Parameters\n----------\nx : int") == ""
     assert summary("Compute totals, e.g. taxes and fees.") == "Compute totals, e.g. taxes and fees"
