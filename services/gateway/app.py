@@ -41,7 +41,9 @@ def bus_lifespan(settings: GatewaySettings) -> Callable[[Litestar], AbstractAsyn
         try:
             await bootstrap(nc, settings.jetstream_replicas)
             app.state.search_client = SearchClient(nc, url, timeout=settings.request_timeout)
-            app.state.feedback_client = FeedbackClient(nc, url, timeout=settings.request_timeout)
+            app.state.feedback_client = FeedbackClient(
+                nc, url, timeout=settings.request_timeout, store_client=settings.telemetry_store_client
+            )
             yield
         finally:
             await nc.close()
@@ -59,11 +61,6 @@ def provide_feedback_client(state: State) -> FeedbackClient:
     return client
 
 
-def provide_gateway_settings(state: State) -> GatewaySettings:
-    settings: GatewaySettings = state.settings
-    return settings
-
-
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or gateway_settings()
     return Litestar(
@@ -77,9 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         dependencies={
             "search_client": Provide(provide_search_client, sync_to_thread=False),
             "feedback_client": Provide(provide_feedback_client, sync_to_thread=False),
-            "gateway_settings": Provide(provide_gateway_settings, sync_to_thread=False),
         },
-        state=State({"settings": settings}),
         exception_handlers={Exception: error_response},
         lifespan=[bus_lifespan(settings)],
         openapi_config=OpenAPIConfig(

@@ -7,6 +7,7 @@ from nats.errors import Error as NatsError
 from nats.js import api
 
 from services.gateway.errors import Unavailable
+from services.gateway.feedback import with_client
 from services.gateway.search_client import HOW_TO_START, redact
 from shared.schemas import FeedbackEvent, encoder
 from shared.subjects import TELEMETRY_FEEDBACK
@@ -15,24 +16,35 @@ FEEDBACK_STREAM = "FEEDBACK"
 
 
 class FeedbackClient:
-    """The gateway's NATS connection, seen as the telemetry pipeline's durable inbox."""
+    """The gateway's NATS connection, seen as the telemetry pipeline's durable inbox.
 
-    def __init__(self, nc: Client, url: str, *, timeout: float) -> None:
+    store_client: keep the client's IP address and user agent in the events (off by default:
+    CODESIFT_TELEMETRY_STORE_CLIENT). Whatever a client put in those fields itself is never kept.
+    """
+
+    def __init__(self, nc: Client, url: str, *, timeout: float, store_client: bool = False) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self.url = redact(url)
         self._timeout = timeout
+        self.store_client = store_client
 
     @property
     def connected(self) -> bool:
         return self._nc.is_connected
 
-    async def publish(self, event: FeedbackEvent) -> api.PubAck:
+    async def publish(
+        self, event: FeedbackEvent, *, client_ip: str | None = None, user_agent: str | None = None
+    ) -> api.PubAck:
         """Store `event` in the FEEDBACK stream; raise Unavailable unless JetStream acknowledged it.
 
         The event id is the message id, so an event sent again (a client retrying after a lost
         answer) is acknowledged as a duplicate and stored once.
         """
+        if self.store_client:
+            event = with_client(event, client_ip, user_agent)
+        else:
+            event = with_client(event, None, None)
         if not self.connected:
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
         try:

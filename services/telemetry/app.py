@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from faststream import ContextRepo, FastStream
 from faststream.nats import NatsBroker
@@ -35,24 +35,25 @@ def create_app(settings: TelemetrySettings | None = None) -> FastStream:
 
     @asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
-        writer = LogWriter(log_file(settings), rotate_bytes=settings.log_rotate_bytes, keep=settings.log_keep)
-        await asyncio.to_thread(writer.open)
-        nc = await connect(settings, "telemetry", reconnect=True)
-        js = await bootstrap(nc)
-        await ensure_consumer(js, settings)
-        recorder = FeedbackRecorder(
-            writer,
-            ImpressionJoiner(js, settings.telemetry_impression_cache),
-            js,
-            join_attempts=settings.telemetry_join_attempts,
-            retry_delay=settings.telemetry_retry_delay,
-        )
-        context.set_global("recorder", recorder)
-        log.info("telemetry ready: writing %s", writer.path)
-        try:
+        async with AsyncExitStack() as stack:
+            writer = LogWriter(
+                log_file(settings), rotate_bytes=settings.log_rotate_bytes, keep=settings.log_keep
+            )
+            await asyncio.to_thread(writer.open)
+            stack.push_async_callback(asyncio.to_thread, writer.close)
+            nc = await connect(settings, "telemetry", reconnect=True)
+            stack.push_async_callback(nc.drain)
+            js = await bootstrap(nc)
+            await ensure_consumer(js, settings)
+            recorder = FeedbackRecorder(
+                writer,
+                ImpressionJoiner(js, settings.telemetry_impression_cache),
+                js,
+                join_attempts=settings.telemetry_join_attempts,
+                retry_delay=settings.telemetry_retry_delay,
+            )
+            context.set_global("recorder", recorder)
+            log.info("telemetry ready: writing %s", writer.path)
             yield
-        finally:
-            await nc.drain()
-            await asyncio.to_thread(writer.close)
 
     return FastStream(broker, lifespan=lifespan)

@@ -34,7 +34,7 @@ class TrainParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # None: the 90th percentile of the tokenized (query, text) pairs, see training.choose_max_length
     max_length: Annotated[int, msgspec.Meta(ge=32, le=512)] | None = None
     loss: Loss = "bce"
-    negatives_per_query: Annotated[int, msgspec.Meta(ge=1, le=32)] = 3  # hard negatives used per triplet
+    negatives_per_query: Annotated[int, msgspec.Meta(ge=1, le=32)] = 4  # hard negatives used per triplet
     time_budget_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] | None = 600.0  # None: no limit
     validation_fraction: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.1  # of the queries, held out
     min_triplets: Annotated[int, msgspec.Meta(ge=1)] = 30

@@ -7,9 +7,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
 
 from services.gateway.errors import ErrorBody, TooLarge
-from services.gateway.feedback import MAX_EVENT_BYTES, read_event, with_client
+from services.gateway.feedback import MAX_EVENT_BYTES, read_event
 from services.gateway.feedback_client import FeedbackClient
-from services.gateway.settings import GatewaySettings
 from shared.schemas import FeedbackAccepted
 
 
@@ -31,9 +30,7 @@ class TelemetryController(Controller):
             503: ResponseSpec(ErrorBody, description="Not stored (bus down, no acknowledgement): retry."),
         },
     )
-    async def event(
-        self, request: Request, feedback_client: FeedbackClient, gateway_settings: GatewaySettings
-    ) -> FeedbackAccepted:
+    async def event(self, request: Request, feedback_client: FeedbackClient) -> FeedbackAccepted:
         """Store one feedback event in JetStream; 202 means it is durable.
 
         The body is a JSON object: `event_id` (your unique id, 1-64 of `A-Za-z0-9_.:-`), `query`,
@@ -51,10 +48,9 @@ class TelemetryController(Controller):
                 f"the body is over {MAX_EVENT_BYTES} bytes: a feedback event is a few hundred"
             ) from None
         event = read_event(body)
-        if gateway_settings.telemetry_store_client:
-            client_ip = request.client.host if request.client else None
-            event = with_client(event, client_ip, request.headers.get("user-agent"))
-        else:
-            event = with_client(event, None, None)
-        await feedback_client.publish(event)
+        await feedback_client.publish(
+            event,
+            client_ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+        )
         return FeedbackAccepted(event_id=event.event_id)

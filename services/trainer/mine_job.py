@@ -1,0 +1,130 @@
+"""A mine job: feedback log, golden questions (train split) and the code itself → triplets.jsonl.
+
+Runs in a worker thread; everything it needs from the search service comes through SearchSource.
+Every source mined in full replaces its own older triplets and never touches the others'.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from services.trainer.mining import (
+    DEFAULT_MAX_PAIRS,
+    count_by_source,
+    firewall,
+    load_triplets,
+    mine_bootstrap,
+    mine_golden,
+    mine_logs,
+    read_log,
+    split_golden,
+    split_record,
+    store_triplets,
+    write_split,
+)
+from services.trainer.settings import TrainerSettings
+from services.trainer.sources import SearchSource
+from shared.schemas import GoldenQuestion, MineCommand, Triplet
+
+log = logging.getLogger("codesift.trainer.mine")
+Progress = Callable[[float, str], None]
+
+
+class MineError(RuntimeError):
+    pass
+
+
+def log_files(log_path: Path) -> list[Path]:
+    """The feedback log and its rotated files, oldest first."""
+    rotated = sorted(log_path.parent.glob(log_path.name + ".*"), key=lambda p: -_suffix(p))
+    return [p for p in rotated if _suffix(p) > 0] + ([log_path] if log_path.exists() else [])
+
+
+def _suffix(path: Path) -> int:
+    tail = path.name.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def load_golden(path: Path) -> list[GoldenQuestion]:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=list[GoldenQuestion])
+    except OSError as exc:
+        raise MineError(f"golden: cannot read {path}: {exc.strerror}") from None
+    except msgspec.DecodeError as exc:
+        raise MineError(f"golden: {path}: {exc}") from None
+
+
+def eval_questions(settings: TrainerSettings, golden: Path | None = None) -> list[GoldenQuestion]:
+    """The eval side of the golden split: never trained on (the firewall drops near-duplicates too)."""
+    path = golden or settings.golden_path
+    if not path.exists():
+        return []
+    _, held_out = split_golden(load_golden(path))
+    return held_out
+
+
+def run_mine(command: MineCommand, settings: TrainerSettings, source: SearchSource, progress: Progress) -> dict:
+    sources = ("logs", "golden", "bootstrap") if command.source == "all" else (command.source,)
+    golden_path = Path(command.golden) if command.golden else settings.golden_path
+    mined: list[Triplet] = []
+    stats: dict[str, dict] = {}
+    held_out: list[GoldenQuestion] = []
+    if golden_path.exists():
+        train_side, held_out = split_golden(load_golden(golden_path))
+        settings.training_dir.mkdir(parents=True, exist_ok=True)
+        write_split(settings.training_dir / "split.json", split_record(train_side, held_out))
+    elif "golden" in sources and command.source == "golden":
+        raise MineError(f"golden: {golden_path} does not exist")
+    else:
+        train_side = []
+
+    for step, name in enumerate(sources):
+        progress(step / len(sources), f"mining {name}")
+        if name == "logs":
+            lines = [line for path in log_files(settings.feedback_log) for line in read_log(path)]
+            repos = source.repos()
+            default_repo = next(iter(repos)) if len(repos) == 1 else None
+            triplets, st = mine_logs(lines, texts_lookup(source, default_repo), default_repo=default_repo)
+        elif name == "golden":
+            triplets, st = mine_golden(train_side, source.candidates)
+        else:
+            triplets, st = [], None
+            for repo in source.repos():
+                found, st = mine_bootstrap(
+                    source.chunks(repo),
+                    source.candidates,
+                    max_pairs=command.max_bootstrap or DEFAULT_MAX_PAIRS,
+                )
+                triplets += [msgspec.structs.replace(t, repo=repo) for t in found]
+        mined += triplets
+        if st is not None:
+            stats[name] = st.as_dict()
+        log.info("%s: %d triplets", name, len(triplets))
+
+    progress(0.9, "applying the query firewall")
+    kept, dropped = firewall(mined, held_out)
+    report = store_triplets(settings.training_dir / "triplets.jsonl", kept, replace_sources=sources)
+    total = count_by_source(load_triplets(settings.training_dir / "triplets.jsonl"))
+    log.info("stored %d new triplets; firewall dropped %d; store holds %s", len(kept), len(dropped), total)
+    return {
+        "triplets": len(kept),
+        "dropped_by_firewall": len(dropped),
+        "added": report.added,
+        "total_by_source": total,
+        "stats": stats,
+    }
+
+
+def texts_lookup(source: SearchSource, default_repo: str | None):
+    """Chunk texts for (repo, doc_id) keys; an event without a repo means the only indexed one."""
+
+    def lookup(keys):
+        asked = {(repo or default_repo or "", doc_id): (repo, doc_id) for repo, doc_id in keys}
+        found = source.texts([key for key in asked if key[0]])
+        return {asked[key]: text for key, text in found.items()}
+
+    return lookup
