@@ -301,7 +301,8 @@ async def main(args: argparse.Namespace) -> None:
             print("\n| end-to-end lag, 202 -> line in the log | events | p50 ms | p99 ms | max ms |")
             print("| --- | --- | --- | --- | --- |")
             print(
-                f"| telemetry service, impressions found | {len(lags)} | {statistics.median(lags) * 1000:.1f} "
+                f"| telemetry service, impressions found | {len(lags)} "
+                f"| {statistics.median(lags) * 1000:.1f} "
                 f"| {percentile(lags, 0.99) * 1000:.1f} | {max(lags) * 1000:.1f} |"
             )
         finally:

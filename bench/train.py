@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, default=ROOT, help="the repository to mine (default: this one)")
     parser.add_argument("--budget", type=float, default=150.0, help="seconds for the real training run")
-    parser.add_argument("--speed-steps", type=int, default=6, help="training steps per speed measurement")
+    parser.add_argument("--speed-steps", type=int, default=8, help="training steps per speed measurement")
     args = parser.parse_args(argv)
     rows: list[tuple[str, str]] = []
 

@@ -41,10 +41,8 @@ class FeedbackClient:
         The event id is the message id, so an event sent again (a client retrying after a lost
         answer) is acknowledged as a duplicate and stored once.
         """
-        if self.store_client:
-            event = with_client(event, client_ip, user_agent)
-        else:
-            event = with_client(event, None, None)
+        kept = (client_ip, user_agent) if self.store_client else (None, None)
+        event = with_client(event, *kept)
         if not self.connected:
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
         try:

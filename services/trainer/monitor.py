@@ -14,44 +14,49 @@ MRR_KEY = "eval_validation_mrr@"  # CrossEncoderRerankingEvaluator(name="validat
 
 
 class TrainingMonitor(TrainerCallback):
+    """`deadline`: time.monotonic() by which the training loop must end (None: no limit).
+
+    It can be set after construction (the trainer needs its callbacks up front; the deadline is
+    known once the pre-training validation has been timed).
+    """
+
     def __init__(
-        self,
-        budget_s: float | None,
-        started: float,
-        report: Progress,
-        should_stop: Callable[[], bool] | None,
+        self, report: Progress, should_stop: Callable[[], bool] | None, deadline: float | None = None
     ):
-        """`started`: time.monotonic() when the job began; the budget counts from there."""
-        self.budget_s, self.started, self.report = budget_s, started, report
-        self.should_stop = should_stop
+        self.report, self.should_stop, self.deadline = report, should_stop, deadline
         self.budget_spent = False
         self.cancelled = False
-        self.step_seconds = 0.0  # forward and backward passes only, for pairs/s
+        self.step_times: list[float] = []  # forward and backward passes only, for pairs/s
         self.loss_curve: list[LossPoint] = []
         self.validation: list[Validation] = []
-        self._step_began = 0.0
+        self._loop_began = self._step_began = 0.0
         self._loss = float("nan")
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ):
+        self._loop_began = time.monotonic()
 
     def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
         self._step_began = time.monotonic()
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
         now = time.monotonic()
-        self.step_seconds += now - self._step_began
-        elapsed = now - self.started
+        self.step_times.append(now - self._step_began)
+        next_step = sum(self.step_times) / len(self.step_times)
         if self.should_stop is not None and self.should_stop():
             self.cancelled = True
             control.should_training_stop = True
         elif (
-            self.budget_s is not None
+            self.deadline is not None
             and state.global_step < state.max_steps
-            and elapsed + self.step_seconds / state.global_step > self.budget_s  # no room for one more step
+            and now + next_step > self.deadline
         ):
             self.budget_spent = True
             control.should_training_stop = True  # the trainer still runs the epoch-end validation
         fraction = state.global_step / max(1, state.max_steps)
-        if self.budget_s is not None:
-            fraction = max(fraction, elapsed / self.budget_s)
+        if self.deadline is not None:
+            fraction = max(fraction, (now - self._loop_began) / max(1e-9, self.deadline - self._loop_began))
         epoch = state.epoch or 0.0
         message = f"step {state.global_step}/{state.max_steps}, epoch {epoch:.2f}, loss {self._loss:.4f}"
         self.report(min(1.0, fraction), message)

@@ -80,7 +80,7 @@ class TrainResult(msgspec.Struct, kw_only=True):
     epochs_completed: float
     stop_reason: Literal["completed", "time_budget"]
     train_seconds: float  # the training loop, with its per-epoch validation
-    pairs_per_s: float  # (query, text) pairs through forward and backward per second of steps
+    pairs_per_s: float  # (query, text) pairs through forward and backward per second, first step excluded
     loss_curve: list[LossPoint]
     validation: list[Validation]  # before training (step 0), after each epoch, at a budget stop
     parity_pairs: list[tuple[str, str]]  # held-out (query, text) pairs for the export's parity check
@@ -142,7 +142,7 @@ def train_cross_encoder(
         epochs_completed=run.epochs,
         stop_reason=run.stop_reason,
         train_seconds=run.seconds,
-        pairs_per_s=run.pairs / run.step_seconds if run.step_seconds > 0 else 0.0,
+        pairs_per_s=run.pairs_per_s,
         loss_curve=run.loss_curve,
         validation=run.validation,
         parity_pairs=_parity_pairs(held_out or train, params.negatives_per_query),
@@ -196,8 +196,7 @@ class _Run(msgspec.Struct, kw_only=True):
     planned_steps: int = 0
     epochs: float = 0.0
     seconds: float = 0.0
-    step_seconds: float = 0.0
-    pairs: float = 0.0
+    pairs_per_s: float = 0.0
     stop_reason: Literal["completed", "time_budget"] = "completed"
     cancelled: bool = False
     loss_curve: list[LossPoint] = []
@@ -258,7 +257,7 @@ def _run_trainer(
         use_cpu=True,
         dataloader_pin_memory=False,
     )
-    control = TrainingMonitor(params.time_budget_s, started, report, should_stop)
+    control = TrainingMonitor(report, should_stop)
     trainer = CrossEncoderTrainer(
         model=model,
         args=args,
@@ -270,21 +269,27 @@ def _run_trainer(
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout; the monitor reports
     try:
+        validating = time.monotonic()
         if evaluator is not None:
             report(0.0, "validating the untrained model")
             trainer.evaluate()  # step 0: the baseline the epochs are compared with
+        if params.time_budget_s is not None:
+            # room is kept for the validation at the stop, which costs what this one did
+            control.deadline = started + params.time_budget_s - (time.monotonic() - validating)
         output = trainer.train()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     state = trainer.state
     samples_seen = min(state.global_step * params.batch_size, len(train_set) * params.epochs)
+    # the first step allocates (optimizer state, kernels): seconds that a long run does not repeat
+    steady = control.step_times[1:] or control.step_times
+    steady_samples = samples_seen - params.batch_size * (len(control.step_times) - len(steady))
     return _Run(
         steps=state.global_step,
         planned_steps=state.max_steps,
         epochs=float(state.epoch or 0.0),
         seconds=float(output.metrics["train_runtime"]),
-        step_seconds=control.step_seconds,
-        pairs=samples_seen * pairs_per_row,
+        pairs_per_s=steady_samples * pairs_per_row / sum(steady) if sum(steady) > 0 else 0.0,
         stop_reason="time_budget" if control.budget_spent else "completed",
         cancelled=control.cancelled,
         loss_curve=control.loss_curve,

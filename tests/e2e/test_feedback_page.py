@@ -195,6 +195,7 @@ def test_a_failed_send_shows_an_error_and_retries_the_same_event(page: Page, sta
     retry.click()
     expect(status).to_have_text("Thanks — sent", timeout=10_000)
     expect(retry).to_be_hidden()
+    expect(first.get_by_test_id("thumbs-up")).to_be_focused()  # not lost with the Retry button
 
     failed, retried = sent.wait(2, page)
     assert sent.statuses == [503, 202]

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from litestar import Controller, Request, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
 
 from services.gateway.errors import ErrorBody, TooLarge
 from services.gateway.feedback import MAX_EVENT_BYTES, read_event
 from services.gateway.feedback_client import FeedbackClient
-from shared.schemas import FeedbackAccepted
+from shared.schemas import FeedbackAccepted, FeedbackEvent
+
+
+def _body_schema() -> dict[str, Any]:
+    """FeedbackEvent's JSON Schema as clients send it: client_ip and user_agent are the gateway's."""
+    _, components = msgspec.json.schema_components([FeedbackEvent])
+    schema: dict[str, Any] = components["FeedbackEvent"]
+    for gateway_only in ("client_ip", "user_agent"):
+        del schema["properties"][gateway_only]
+    return schema
+
+
+class FeedbackOperation(Operation):
+    """The operation with its request body documented (the handler reads the raw body itself, so
+    that every rejection names the field, and Litestar cannot infer the body from its signature)."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        json_body = {"application/json": {"schema": _body_schema()}}
+        schema["requestBody"] = {"required": True, "content": json_body}
+        return schema
 
 
 class TelemetryController(Controller):
@@ -24,6 +48,7 @@ class TelemetryController(Controller):
         summary="Record feedback",
         status_code=202,
         request_max_body_size=MAX_EVENT_BYTES,
+        operation_class=FeedbackOperation,
         responses={
             400: ResponseSpec(ErrorBody, description="The event is invalid; `field` names what is wrong."),
             413: ResponseSpec(ErrorBody, description=f"The body is over {MAX_EVENT_BYTES} bytes."),
@@ -45,7 +70,7 @@ class TelemetryController(Controller):
             body = await request.body()
         except RequestEntityTooLarge:
             raise TooLarge(
-                f"the body is over {MAX_EVENT_BYTES} bytes: a feedback event is a few hundred"
+                f"the body is over {MAX_EVENT_BYTES} bytes; a feedback event is a few hundred bytes"
             ) from None
         event = read_event(body)
         await feedback_client.publish(

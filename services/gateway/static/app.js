@@ -216,7 +216,7 @@ function renderThumbs(about, location) {
     );
   const up = thumb("thumbs-up", "up", "Useful");
   const down = thumb("thumbs-down", "down", "Not useful");
-  const state = renderFeedbackState();
+  const state = renderFeedbackState(() => (down.getAttribute("aria-pressed") === "true" ? down : up));
   const ratings = new Map([
     [up, { rating: 5, source: "thumbs_up" }],
     [down, { rating: 1, source: "thumbs_down" }],
@@ -244,7 +244,8 @@ function renderThumbs(about, location) {
 /** The code of one result, one element per line; the number is drawn from data-line by CSS. */
 function renderCode(snippet, startLine, location) {
   // Focusable so keyboard users can scroll long lines.
-  return el("pre", { className: "code", tabIndex: 0, "aria-label": `code at ${location}` }, codeLines(snippet, startLine));
+  const label = `code at ${location}`;
+  return el("pre", { className: "code", tabIndex: 0, "aria-label": label }, codeLines(snippet, startLine));
 }
 
 function codeLines(snippet, startLine) {
@@ -334,11 +335,15 @@ async function sendInBackground(event, delays) {
   }
 }
 
-/** Sends a control's events and shows how it went in `status`; a failed event can be sent again. */
+/**
+ * Sends a control's events and shows how it went in `status`; a failed event can be sent again
+ * with `retry`. `home()` is where keyboard focus goes when the Retry button it was on disappears.
+ */
 class FeedbackSender {
-  constructor(status, retry) {
+  constructor(status, retry, home) {
     this.status = status;
     this.retryButton = retry;
+    this.home = home;
     this.event = null;
     this.state = "idle";
     retry.addEventListener("click", () => this.retryIfFailed());
@@ -366,6 +371,7 @@ class FeedbackSender {
     this.state = state;
     this.status.dataset.state = state;
     this.status.textContent = text;
+    if (state !== "failed" && document.activeElement === this.retryButton) this.home().focus();
     this.retryButton.hidden = state !== "failed";
   }
 
@@ -376,13 +382,20 @@ class FeedbackSender {
 }
 
 /** A status line and its Retry button, for the feedback controls of one result. */
-function renderFeedbackState() {
+function renderFeedbackState(home) {
   const status = el("span", { className: "feedback-status", role: "status", "data-testid": "feedback-status" });
-  const retry = el("button", { type: "button", className: "secondary", hidden: true, "data-testid": "feedback-retry" }, "Retry");
-  return { node: el("span", { className: "feedback-state" }, status, retry), sender: new FeedbackSender(status, retry) };
+  const retry = el(
+    "button",
+    { type: "button", className: "secondary", hidden: true, "data-testid": "feedback-retry" },
+    "Retry",
+  );
+  return {
+    node: el("span", { className: "feedback-state" }, status, retry),
+    sender: new FeedbackSender(status, retry, home),
+  };
 }
 
-const noteSender = new FeedbackSender(ui.noteStatus, ui.noteRetry);
+const noteSender = new FeedbackSender(ui.noteStatus, ui.noteRetry, () => ui.note);
 
 /** Show an empty note box for the search just shown. */
 function resetNote() {
@@ -405,7 +418,8 @@ async function sendNote() {
     await noteSender.retryIfFailed(); // the same note again: the same event, stored once
     return;
   }
-  const sent = await noteSender.send(feedbackEvent({ doc_id: "", rating: 1, source: "note", repo: shown.repo, note: text }));
+  const note = feedbackEvent({ doc_id: "", rating: 1, source: "note", repo: shown.repo, note: text });
+  const sent = await noteSender.send(note);
   if (sent && ui.note.value.trim() === text) ui.note.value = "";
 }
 

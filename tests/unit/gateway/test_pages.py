@@ -14,6 +14,8 @@ async def test_serves_the_search_page_with_its_controls(client: AsyncTestClient)
     page = answer.text
     for marker in ('id="q"', "autofocus", 'id="repo"', 'id="k"', 'aria-live="polite"', 'role="alert"'):
         assert marker in page
+    for feedback in ('id="note-form"', 'id="note"', 'maxlength="2000"', 'id="chunk-view"', 'role="status"'):
+        assert feedback in page
     for asset in ("/static/app.js", "/static/style.css"):
         assert asset in page
 
@@ -27,6 +29,10 @@ async def test_serves_the_static_assets(client: AsyncTestClient) -> None:
     assert "innerHTML" not in script.text
     assert style.status_code == 200
     assert "prefers-color-scheme: dark" in style.text
+    assert "/api/telemetry/event" in script.text
+    icon = await client.get("/static/thumb.svg")  # the thumbs' icon, drawn by style.css
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
 
 
 async def test_openapi_lists_the_endpoints(client: AsyncTestClient) -> None:
@@ -38,6 +44,10 @@ async def test_openapi_lists_the_endpoints(client: AsyncTestClient) -> None:
     feedback = schema["paths"]["/api/telemetry/event"]["post"]
     assert feedback["operationId"] == "telemetryEvent"
     assert {"202", "400", "413", "503"} <= set(feedback["responses"])
+    body = feedback["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["event_id", "query", "doc_id", "rating", "source", "timestamp"]
+    assert body["properties"]["rating"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    assert "client_ip" not in body["properties"]
     parameters = {p["name"]: p for p in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert parameters["q"]["required"] is True
     assert parameters["k"]["schema"]["maximum"] == 100

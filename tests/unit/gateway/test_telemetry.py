@@ -247,7 +247,7 @@ async def test_rejects_an_oversized_body_with_413_and_publishes_nothing(
 
     assert answer.status_code == 413
     assert answer.json()["detail"] == (
-        f"the body is over {MAX_EVENT_BYTES} bytes: a feedback event is a few hundred"
+        f"the body is over {MAX_EVENT_BYTES} bytes; a feedback event is a few hundred bytes"
     )
     assert await feedback.published() == []
 
