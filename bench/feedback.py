@@ -190,13 +190,11 @@ async def stream_count(nats_url: str) -> int:
         await nc.close()
 
 
-async def log_lags(log_path: Path, accepted_at: dict[str, float], timeout: float = 60) -> list[float]:
-    """Seconds from each 202 to the moment its line is in the log (the log is read every 5 ms)."""
-    lags: dict[str, float] = {}
+async def tail_log(log_path: Path, arrivals: dict[str, float], stop: asyncio.Event) -> None:
+    """Record when each event id first appears in the log (read every 5 ms) until `stop` is set."""
     offset = 0
     pending = b""
-    deadline = time.monotonic() + timeout
-    while len(lags) < len(accepted_at) and time.monotonic() < deadline:
+    while not stop.is_set():
         if log_path.exists():
             with log_path.open("rb") as f:
                 f.seek(offset)
@@ -205,13 +203,20 @@ async def log_lags(log_path: Path, accepted_at: dict[str, float], timeout: float
             offset += len(chunk)
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
-                event_id = json.loads(line).get("event_id")
-                if event_id in accepted_at and event_id not in lags:
-                    lags[event_id] = seen - accepted_at[event_id]
+                arrivals.setdefault(json.loads(line).get("event_id"), seen)
         await asyncio.sleep(0.005)
-    if missing := len(accepted_at) - len(lags):
+
+
+async def log_lags(
+    log_path: Path, accepted_at: dict[str, float], arrivals: dict[str, float], timeout: float = 60
+) -> list[float]:
+    """Seconds from each 202 to the moment its line was in the log, once every accepted one is there."""
+    deadline = time.monotonic() + timeout
+    while any(e not in arrivals for e in accepted_at) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if missing := sum(1 for e in accepted_at if e not in arrivals):
         print(f"\n**{missing} accepted events were not in {log_path} after {timeout:g} s**")
-    return list(lags.values())
+    return [arrivals[e] - t for e, t in accepted_at.items() if e in arrivals]
 
 
 # ---------------------------------------------------------------- report
@@ -287,11 +292,16 @@ async def main(args: argparse.Namespace) -> None:
             )
             processes.append(telemetry)
             query_ids = await publish_impressions(server.url, 200)
-            await log_lags(log_path, run.accepted_at, timeout=120)  # first the backlog of the run above
+            arrivals: dict[str, float] = {}
+            stop = asyncio.Event()
+            tailer = asyncio.create_task(tail_log(log_path, arrivals, stop))  # reads while events arrive
+            await log_lags(log_path, run.accepted_at, arrivals, timeout=120)  # the backlog of the run above
             paced = await load(
                 port, args.clients, args.seconds, "lag", rate=args.lag_rate, query_ids=query_ids
             )
-            lags = await log_lags(log_path, paced.accepted_at)
+            lags = await log_lags(log_path, paced.accepted_at, arrivals)
+            stop.set()
+            await tailer
             report(
                 f"paced run: {args.lag_rate:g} events/s offered, telemetry service running",
                 args.clients,
