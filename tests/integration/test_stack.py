@@ -39,9 +39,14 @@ def search(stack: Stack, q: str, **params) -> tuple[int, dict]:
 
 
 def test_index_reports_counts_and_replicas_load_it(stack: Stack):
-    health = stack.wait_replicas(2)
+    deadline = time.monotonic() + 30
+    while True:  # each replica loads the new snapshot when it hears of it: converge, not instant
+        health = stack.wait_replicas(2)
+        versions = {r["index_version"] for r in health["replicas"]}
+        if (len(versions) == 1 and None not in versions) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert health["status"] == "ok"
-    versions = {r["index_version"] for r in health["replicas"]}
     assert len(versions) == 1 and None not in versions
     assert all(r["repos"].get("sample", 0) > 0 for r in health["replicas"])
 

@@ -31,7 +31,11 @@ def hf_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     model = CrossEncoder(
-        str(base_model_dir(TrainParams())), num_labels=1, max_length=MAX_LENGTH, local_files_only=True, device="cpu"
+        str(base_model_dir(TrainParams())),
+        num_labels=1,
+        max_length=MAX_LENGTH,
+        local_files_only=True,
+        device="cpu",
     )
     torch.nn.init.normal_(model.model.classifier.weight, std=1.0)  # an untrained head scores ~0 for all
     hf_dir = tmp_path_factory.mktemp("hf")

@@ -50,7 +50,7 @@ def test_unknown_loss_message_lists_nothing_vague():
 
 
 def test_params_built_directly_are_checked_too():
-    with pytest.raises(InvalidParams, match="^epochs: "):
+    with pytest.raises(InvalidParams, match=r"^epochs: "):
         validated(TrainParams(epochs=-3))
     assert validated(TrainParams(loss="lambda", lr=1e-4)).loss == "lambda"
 
@@ -67,7 +67,7 @@ def test_fewer_triplets_than_the_minimum_abort_with_the_exact_message(tmp_path):
 
 
 def test_a_base_model_that_is_not_a_model_directory_is_named(tmp_path):
-    with pytest.raises(InvalidParams, match="^base_model: "):
+    with pytest.raises(InvalidParams, match=r"^base_model: "):
         train_cross_encoder(tiny_triplets(30), tmp_path, TrainParams(base_model=str(tmp_path)))
 
 
@@ -94,7 +94,11 @@ class LengthTokenizer:
 
     def __call__(self, queries, texts, truncation, verbose):
         assert truncation is False
-        return {"input_ids": [[0] * (len(q.split()) + len(t.split()) + 3) for q, t in zip(queries, texts)]}
+        return {
+            "input_ids": [
+                [0] * (len(q.split()) + len(t.split()) + 3) for q, t in zip(queries, texts, strict=True)
+            ]
+        }
 
 
 def test_pair_length_percentile_is_the_90th():
@@ -122,7 +126,9 @@ def test_each_loss_gets_the_rows_it_expects():
 def test_time_budget_stops_cleanly_and_still_saves(tmp_path):
     reports: list[tuple[float, str]] = []
     params = TrainParams(**TINY, time_budget_s=0.001, validation_fraction=0.2)
-    result = train_cross_encoder(tiny_triplets(36), tmp_path, params, progress=lambda f, m: reports.append((f, m)))
+    result = train_cross_encoder(
+        tiny_triplets(36), tmp_path, params, progress=lambda f, m: reports.append((f, m))
+    )
     assert result.stop_reason == "time_budget"
     assert result.steps == 1 < result.planned_steps
     assert (result.hf_dir / "model.safetensors").stat().st_size > 1_000_000
@@ -145,3 +151,15 @@ def test_a_cancelled_run_saves_nothing(tmp_path):
         train_cross_encoder(tiny_triplets(30), tmp_path, params, should_stop=lambda: True)
     assert not (tmp_path / "hf").exists()
     assert not Path(tmp_path / "trainer").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["mnrl", "lambda"])
+def test_the_ranking_losses_train_and_validate(tmp_path, loss):
+    tiny = {**TINY, "batch_size": 4, "negatives_per_query": 2}
+    params = TrainParams(**tiny, loss=loss, time_budget_s=0.001, validation_fraction=0.1)
+    result = train_cross_encoder(tiny_triplets(36), tmp_path, params)
+    assert result.steps == 1 and math.isfinite(result.loss_curve[0].loss)
+    assert [v.step for v in result.validation] == [0, 1]
+    assert all(v.loss is not None and math.isfinite(v.loss) for v in result.validation)
+    assert (result.hf_dir / "model.safetensors").exists()
