@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="replicas, index and jobs of the running stack")
 
-    mi = sub.add_parser("mine", help="mine training triplets (feedback logs, golden questions, the code itself)")
+    mi = sub.add_parser(
+        "mine", help="mine training triplets (feedback logs, golden questions, the code itself)"
+    )
     mi.add_argument("--source", choices=["logs", "golden", "bootstrap", "all"], default="all")
     mi.add_argument("--golden", type=Path, default=None, help="golden questions (train split is mined)")
     mi.add_argument("--wait", action="store_true", help="show progress until the job ends")
@@ -70,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--lr", type=float, default=None)
     tr.add_argument("--loss", default=None, help="bce | mnrl | lambda")
-    tr.add_argument("--min", type=int, default=None, dest="min_triplets", help="fewest triplets to train on (30)")
+    tr.add_argument(
+        "--min", type=int, default=None, dest="min_triplets", help="fewest triplets to train on (30)"
+    )
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--max-length", type=int, default=None)
     tr.add_argument("--time-budget", type=float, default=None, dest="time_budget_s", help="seconds (600)")
@@ -121,7 +125,16 @@ async def dispatch(args: argparse.Namespace) -> int:
         if args.command == "mine":
             return await learning.mine(args.source, args.golden, args.wait, args.data_dir)
         if args.command == "train":
-            names = ("epochs", "lr", "loss", "min_triplets", "batch_size", "max_length", "time_budget_s", "seed")
+            names = (
+                "epochs",
+                "lr",
+                "loss",
+                "min_triplets",
+                "batch_size",
+                "max_length",
+                "time_budget_s",
+                "seed",
+            )
             return await learning.train({n: getattr(args, n) for n in names}, args.wait, args.data_dir)
         return await learning.logs(args.data_dir)
     raise AssertionError(args.command)

@@ -99,7 +99,9 @@ async def status(data_dir: Path | None = None) -> int:
     for r in sorted(replicas, key=lambda r: r.replica_id):
         age = time.time() - r.started_at
         repos = ", ".join(f"{k} ({v})" for k, v in sorted(r.repos.items())) or "nothing indexed"
-        print(f"  {r.replica_id}: index {r.index_version or '-'}, {r.chunks} chunks [{repos}], up {age:.0f} s")
+        print(
+            f"  {r.replica_id}: index {r.index_version or '-'}, {r.chunks} chunks [{repos}], up {age:.0f} s"
+        )
     running = [j for j in jobs if j.state not in JOB_STATES_FINAL]
     print(f"jobs: {len(running)} running, {len(jobs) - len(running)} ended (latest first)")
     for job in jobs[:8]:

@@ -29,7 +29,9 @@ async def running_trainer_job(stack: Stack) -> str | None:
     return entry.value.decode() if entry.value else None
 
 
-async def submit_job(subject: str, command: MineCommand | TrainCommand, wait: bool, data_dir: Path | None) -> int:
+async def submit_job(
+    subject: str, command: MineCommand | TrainCommand, wait: bool, data_dir: Path | None
+) -> int:
     kind = command_kind(command)
     try:
         async with Stack(cli_settings(data_dir)) as stack:

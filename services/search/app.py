@@ -18,6 +18,7 @@ from services.search.replica import Replica
 from services.search.settings import SearchSettings, search_settings
 from services.search.snapshots import current_pointer
 from shared.bus import resolve_nats_url, server_list
+from shared.fetch_timeouts import catch_every_fetch_timeout
 from shared.streams import bootstrap
 
 log = logging.getLogger("codesift.search")
@@ -56,6 +57,7 @@ def load_embedder(settings: SearchSettings) -> Embedder:
 
 
 def _broker(settings: SearchSettings) -> NatsBroker:
+    catch_every_fetch_timeout()
     return NatsBroker(
         server_list(resolve_nats_url(settings)),
         log_level=logging.DEBUG,  # per-message lines only when debugging

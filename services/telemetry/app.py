@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from faststream import ContextRepo, FastStream
 from faststream.nats import NatsBroker
 
-from services.telemetry.fetch_timeouts import catch_every_fetch_timeout
+from shared.fetch_timeouts import catch_every_fetch_timeout
 from services.telemetry.handlers import ensure_consumer, feedback_router
 from services.telemetry.joining import ImpressionJoiner
 from services.telemetry.log_writer import LogWriter

@@ -67,7 +67,9 @@ def eval_questions(settings: TrainerSettings, golden: Path | None = None) -> lis
     return held_out
 
 
-def run_mine(command: MineCommand, settings: TrainerSettings, source: SearchSource, progress: Progress) -> dict:
+def run_mine(
+    command: MineCommand, settings: TrainerSettings, source: SearchSource, progress: Progress
+) -> dict:
     sources = ("logs", "golden", "bootstrap") if command.source == "all" else (command.source,)
     golden_path = Path(command.golden) if command.golden else settings.golden_path
     mined: list[Triplet] = []

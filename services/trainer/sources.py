@@ -55,7 +55,9 @@ class SearchSource:
         return repos
 
     def candidates(self, query: str, repo: str | None, k: int) -> list[Candidate]:
-        data = self._run(self._ask(subjects.SEARCH_CANDIDATES, CandidatesRequest(query=query, k=k, repo=repo)))
+        data = self._run(
+            self._ask(subjects.SEARCH_CANDIDATES, CandidatesRequest(query=query, k=k, repo=repo))
+        )
         reply = _candidates.decode(data)
         if reply.error is not None:
             raise SourceError(f"{reply.error.field}: {reply.error.message}")

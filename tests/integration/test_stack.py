@@ -203,7 +203,9 @@ async def test_candidates_and_documents_for_the_trainer(stack: Stack):
     url = json.loads((stack.data_dir / "stack.json").read_text())["nats_url"]
     nc = await nats_py.connect(url)
     try:
-        msg = await nc.request(subjects.SEARCH_CANDIDATES, b'{"query": "password hashing", "k": 20}', timeout=10)
+        msg = await nc.request(
+            subjects.SEARCH_CANDIDATES, b'{"query": "password hashing", "k": 20}', timeout=10
+        )
         candidates = msgspec.json.decode(msg.data, type=CandidatesReply).response.candidates
         assert len(candidates) == 20
         assert [c.fusion_rank for c in candidates] == list(range(1, 21))

@@ -1,0 +1,49 @@
+"""The trainer's FastStream app: recovers from a crash at start-up, then consumes mine/train commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import ContextRepo, FastStream
+from faststream.nats import NatsBroker
+
+from services.trainer import jobs
+from services.trainer.handlers import router
+from services.trainer.pipeline import Trainer
+from services.trainer.settings import TrainerSettings, trainer_settings
+from shared.bus import connect, resolve_nats_url, server_list
+from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.streams import bootstrap
+
+log = logging.getLogger("codesift.trainer")
+
+
+def create_app(settings: TrainerSettings | None = None) -> FastStream:
+    settings = settings or trainer_settings()
+    catch_every_fetch_timeout()
+    broker = NatsBroker(
+        server_list(resolve_nats_url(settings)),
+        log_level=logging.DEBUG,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+    )
+    broker.include_router(router)
+
+    @asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        nc = await connect(settings, "trainer", reconnect=True)
+        js = await bootstrap(nc)
+        settings.models.mkdir(parents=True, exist_ok=True)
+        interrupted = await jobs.recover(nc, js, [settings.models])
+        if interrupted:
+            log.warning("job %s had been interrupted; marked failed", interrupted)
+        trainer = Trainer(settings, nc, js)
+        context.set_global("trainer", trainer)
+        log.info("trainer ready (models in %s)", settings.models)
+        yield
+        trainer.cancel.set()
+        await nc.drain()
+
+    return FastStream(broker, lifespan=lifespan)

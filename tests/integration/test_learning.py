@@ -1,0 +1,139 @@
+"""The learning loop on a real stack: feedback → mine → train → ONNX artifact in the object store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+import uuid
+
+import psutil
+import pytest
+
+from tests.integration.stack import ROOT, Stack, codesift
+
+pytestmark = pytest.mark.slow
+FIXTURE_REPO = ROOT / "tests" / "fixtures" / "sample_repo"
+GOLDEN = ROOT / "tests" / "fixtures" / "sample_golden.json"
+TINY = ("--epochs", "1", "--max-length", "64", "--batch-size", "8", "--time-budget", "120", "--min", "10")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    s = Stack(tmp_path_factory.mktemp("learning") / "data", replicas=1)
+    try:
+        s.wait_ready()
+        done = codesift("index", str(FIXTURE_REPO), "--name", "sample", data_dir=s.data_dir)
+        assert done.returncode == 0, done.stdout + done.stderr
+        s.wait_replicas(1)
+        yield s
+    finally:
+        s.stop()
+
+
+def post_event(stack: Stack, event: dict) -> int:
+    request = urllib.request.Request(
+        stack.url + "/api/telemetry/event", json.dumps(event).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return r.status
+
+
+def trainer_pid(stack: Stack) -> int:
+    for child in psutil.Process(stack.process.pid).children(recursive=True):
+        if "services.trainer" in " ".join(child.cmdline()):
+            return child.pid
+    raise AssertionError("no trainer process")
+
+
+def test_feedback_then_mine_then_train_makes_a_verified_model(stack: Stack):
+    status, body = stack.get("/api/search?q=where+is+the+bearer+token+checked&k=5")
+    assert status == 200
+    hits = body["results"]
+    now = time.time()
+    events = [(hits[2], 5, "click", 3), (hits[0], 1, "thumbs_down", 1)]
+    for hit, rating, source, position in events:
+        event = {
+            "event_id": uuid.uuid4().hex, "query": body["query"], "doc_id": hit["doc_id"], "rating": rating,
+            "source": source, "timestamp": now, "query_id": body["query_id"], "position": position, "repo": "sample",
+        }  # fmt: skip
+        assert post_event(stack, event) == 202
+    log = stack.data_dir / "logs" / "queries.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
+        time.sleep(0.2)
+
+    mined = codesift("mine", "--source", "all", "--golden", str(GOLDEN), "--wait", data_dir=stack.data_dir)
+    assert mined.returncode == 0, mined.stdout + mined.stderr
+    triplets = [
+        json.loads(line) for line in (stack.data_dir / "training" / "triplets.jsonl").read_text().splitlines()
+    ]
+    sources = {t["source"] for t in triplets}
+    assert {"logs", "bootstrap"} <= sources
+    from_logs = [t for t in triplets if t["source"] == "logs"]
+    assert from_logs[0]["positive_doc_id"] == hits[2]["doc_id"]
+    assert hits[0]["doc_id"] in from_logs[0]["negative_doc_ids"]  # thumbed down (and shown above the click)
+    assert (stack.data_dir / "training" / "split.json").exists()
+
+    trained = codesift("train", *TINY, "--wait", data_dir=stack.data_dir, timeout=600)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    models = [
+        p for p in (stack.data_dir / "models").iterdir() if p.name.startswith("cross-encoder-codesift-")
+    ]
+    assert len(models) == 1
+    files = {p.name for p in models[0].iterdir()}
+    assert {"model.onnx", "model.int8.onnx", "manifest.json", "tokenizer.json"} <= files
+    manifest = json.loads((models[0] / "manifest.json").read_text())
+    assert manifest["version"] == models[0].name
+    from services.trainer.manifest import verify_manifest
+
+    verify_manifest(models[0])  # every sha256 matches
+    assert not [p for p in (stack.data_dir / "models").iterdir() if p.name.startswith(".tmp")]
+
+    status_out = codesift("status", data_dir=stack.data_dir)
+    assert "succeeded" in status_out.stdout
+    logs = codesift("logs", data_dir=stack.data_dir)
+    assert logs.returncode == 0 and "train" in logs.stdout
+
+
+def test_bad_train_options_are_refused_before_anything_is_sent(stack: Stack):
+    bad = codesift("train", "--loss", "hinge", data_dir=stack.data_dir)
+    assert bad.returncode != 0 and "--loss" in bad.stderr
+    bad = codesift("train", "--epochs", "-2", data_dir=stack.data_dir)
+    assert bad.returncode != 0 and "--epochs" in bad.stderr
+
+
+def test_too_few_triplets_fails_the_job_with_the_count(stack: Stack):
+    done = codesift("train", "--min", "100000", "--wait", data_dir=stack.data_dir, timeout=300)
+    assert done.returncode != 0
+    assert "triplets (< 100000); abort" in done.stderr and "Only " in done.stderr
+
+
+def test_second_job_while_one_runs_is_already_running_and_a_killed_trainer_fails_its_job(stack: Stack):
+    first = codesift("train", *TINY, data_dir=stack.data_dir)
+    assert first.returncode == 0, first.stderr
+    job_id = first.stdout.split()[2]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the trainer holds the job
+        second = codesift("train", *TINY, data_dir=stack.data_dir)
+        if second.returncode != 0:
+            break
+        time.sleep(0.3)
+    assert "already running" in second.stderr and job_id in second.stderr
+    before = {p.name for p in (stack.data_dir / "models").iterdir()}
+    os.kill(trainer_pid(stack), signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        out = codesift("status", data_dir=stack.data_dir).stdout
+        line = next((ln for ln in out.splitlines() if job_id in ln), "")
+        if "failed" in line:
+            break
+        time.sleep(0.5)
+    assert "failed" in line, out
+    after = {p.name for p in (stack.data_dir / "models").iterdir() if not p.name.startswith(".tmp")}
+    assert after == {n for n in before if not n.startswith(".tmp")}  # nothing half-written registered
+    # the trainer is back and takes jobs again
+    again = codesift("train", "--min", "100000", "--wait", data_dir=stack.data_dir, timeout=300)
+    assert "abort" in again.stderr
