@@ -19,8 +19,10 @@ from services.gateway.controllers import (
     TelemetryController,
 )
 from services.gateway.controllers.pages import static_files
+from services.gateway.controllers.reranker import RerankerController
 from services.gateway.errors import error_response
 from services.gateway.feedback_client import FeedbackClient
+from services.gateway.jobs_client import JobsClient
 from services.gateway.search_client import SearchClient
 from services.gateway.settings import GatewaySettings, gateway_settings
 from shared.bus import connect, resolve_nats_url
@@ -41,6 +43,7 @@ def bus_lifespan(settings: GatewaySettings) -> Callable[[Litestar], AbstractAsyn
         try:
             await bootstrap(nc, settings.jetstream_replicas)
             app.state.search_client = SearchClient(nc, url, timeout=settings.request_timeout)
+            app.state.jobs_client = JobsClient(nc, timeout=settings.request_timeout)
             app.state.feedback_client = FeedbackClient(
                 nc, url, timeout=settings.request_timeout, store_client=settings.telemetry_store_client
             )
@@ -61,6 +64,11 @@ def provide_feedback_client(state: State) -> FeedbackClient:
     return client
 
 
+def provide_jobs_client(state: State) -> JobsClient:
+    client: JobsClient = state.jobs_client
+    return client
+
+
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or gateway_settings()
     return Litestar(
@@ -68,12 +76,14 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             SearchController,
             HealthController,
             TelemetryController,
+            RerankerController,
             PageController,
             static_files,
         ],
         dependencies={
             "search_client": Provide(provide_search_client, sync_to_thread=False),
             "feedback_client": Provide(provide_feedback_client, sync_to_thread=False),
+            "jobs_client": Provide(provide_jobs_client, sync_to_thread=False),
         },
         exception_handlers={Exception: error_response},
         lifespan=[bus_lifespan(settings)],

@@ -10,6 +10,7 @@ when nothing the client sent is at fault), and `detail` then starts with it.
 | `InvalidParameter` (a parameter or body field is rejected), Litestar's validation | 400 |
 | `TooLarge` (a request body over the endpoint's limit) | 413 |
 | `BadReply` (a replica answered something unreadable) | 502 |
+| `Conflict` (a trainer job is already running) | 409 |
 | `Unavailable` (the bus is down, no search replica answered in time, JetStream did not acknowledge) | 503 |
 | Litestar's HTTP exceptions (404, 405, ...) | their own |
 | anything else (logged with its traceback) | 500 |
@@ -46,6 +47,10 @@ class TooLarge(GatewayError):
     """A request body is larger than the endpoint takes."""
 
 
+class Conflict(GatewayError):
+    """A job is already running; the detail names it."""
+
+
 class Unavailable(GatewayError):
     """The message bus is unreachable, no search replica answered in time, or JetStream did not ack."""
 
@@ -62,7 +67,7 @@ class ErrorBody(msgspec.Struct):
     field: str | None = None
 
 
-_STATUS_OF = {InvalidParameter: 400, TooLarge: 413, BadReply: 502, Unavailable: 503}
+_STATUS_OF = {InvalidParameter: 400, Conflict: 409, TooLarge: 413, BadReply: 502, Unavailable: 503}
 
 
 def error_body(exc: Exception) -> ErrorBody:

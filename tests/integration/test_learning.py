@@ -55,10 +55,9 @@ def test_feedback_then_mine_then_train_makes_a_verified_model(stack: Stack):
     now = time.time()
     events = [(hits[2], 5, "click", 3), (hits[0], 1, "thumbs_down", 1)]
     for hit, rating, source, position in events:
-        event = {
-            "event_id": uuid.uuid4().hex, "query": body["query"], "doc_id": hit["doc_id"], "rating": rating,
-            "source": source, "timestamp": now, "query_id": body["query_id"], "position": position, "repo": "sample",
-        }  # fmt: skip
+        event = {"event_id": uuid.uuid4().hex, "query": body["query"], "doc_id": hit["doc_id"]}
+        event |= {"rating": rating, "source": source, "timestamp": now, "query_id": body["query_id"]}
+        event |= {"position": position, "repo": "sample"}
         assert post_event(stack, event) == 202
     log = stack.data_dir / "logs" / "queries.jsonl"
     deadline = time.monotonic() + 30
