@@ -131,7 +131,23 @@ class TrainCommand(Command, tag="train"):
     seed: int = 0
 
 
-AnyCommand = IndexCommand | MineCommand | TrainCommand
+class EvaluateCommand(Command, tag="evaluate"):
+    model: str | None = None  # a version or a path inside the models directory; None: the newest trained
+    golden: str | None = None  # golden file on the evaluator's machine (default: its setting)
+    split: Literal["eval", "all"] = "eval"
+
+
+class PromoteCommand(Command, tag="promote"):
+    model: str  # a version (cross-encoder-codesift-...) or a path inside the models directory
+    force: bool = False  # skip the gates (manual promotion only)
+    min_triplets: Annotated[int, msgspec.Meta(ge=0)] | None = None  # gate override
+
+
+class RollbackCommand(Command, tag="rollback"):
+    pass
+
+
+AnyCommand = IndexCommand | MineCommand | TrainCommand | EvaluateCommand | PromoteCommand | RollbackCommand
 
 
 def command_kind(command: Command) -> str:
@@ -170,7 +186,55 @@ class ModelTrained(Event, tag="model.trained"):
     manifest: dict[str, object] = {}
 
 
-AnyEvent = JobProgress | IndexUpdated | ModelTrained
+class Interval(msgspec.Struct):
+    """Mean MRR@10 difference (candidate - baseline) over paired questions, with its 95% interval."""
+
+    mean: float
+    low: float
+    high: float
+
+
+class ModelEvaluated(Event, tag="model.evaluated"):
+    version: str
+    job_id: str
+    split: str  # eval | all
+    total_questions: int
+    metrics: EvalMetrics  # the candidate, as it would be served
+    baselines: dict[str, EvalMetrics]  # "none" (fusion order), "production" (when one exists)
+    intervals: dict[str, Interval]  # MRR difference against each baseline
+    production_version: str | None
+    triplets: int  # training triplets of the candidate (a promotion gate)
+
+
+class ModelPointer(msgspec.Struct):
+    """KV registry["model"]: the production reranker, and the versions it replaced (for rollback)."""
+
+    version: str
+    sha256: str  # of the artifact archive in the object store `models`
+    promoted_at: float
+    previous: list[str] = []  # older production versions, newest first
+
+
+class ModelUpdated(Event, tag="model.updated"):
+    """Broadcast: every search replica loads this version (None: back to no reranker)."""
+
+    version: str | None
+    sha256: str | None
+
+
+class PromotionDecision(Event, tag="promotion.decision"):
+    """Appended to the audit stream for every decision, promoted or not."""
+
+    version: str | None
+    action: str  # promote | rollback
+    promoted: bool
+    forced: bool
+    gates: dict[str, bool]  # gate name -> passed
+    reasons: list[str]  # why a gate failed, in words
+    job_id: str | None = None
+
+
+AnyEvent = JobProgress | IndexUpdated | ModelTrained | ModelEvaluated | ModelUpdated | PromotionDecision
 
 JOB_STATES_FINAL = ("succeeded", "failed")
 

@@ -53,7 +53,7 @@ STREAMS = (
 @dataclass(frozen=True)
 class Buckets:
     JOBS = "jobs"  # job id -> JobProgress (latest state)
-    REGISTRY = "registry"  # "index" -> IndexUpdated; later the model production pointer
+    REGISTRY = "registry"  # "index" -> IndexUpdated; "model" -> ModelPointer (production reranker)
     EVALS = "evals"
     MODELS = "models"  # object store: model artifacts
     INDEXES = "indexes"  # object store: index snapshots

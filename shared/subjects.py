@@ -10,6 +10,9 @@ CMD_PREFIX = "codesift.cmd"
 CMD_INDEX = "codesift.cmd.index"
 CMD_MINE = "codesift.cmd.mine"
 CMD_TRAIN = "codesift.cmd.train"
+CMD_EVALUATE = "codesift.cmd.evaluate"
+CMD_PROMOTE = "codesift.cmd.promote"
+CMD_ROLLBACK = "codesift.cmd.rollback"
 TRAINER_LOGS = "codesift.trainer.logs"  # request/reply: the last lines of the trainer's job output
 CMD_ALL = "codesift.cmd.>"
 
@@ -34,4 +37,5 @@ TELEMETRY_DEAD_LETTER = "codesift.telemetry.dead"
 
 MODEL_TRAINED = "codesift.model.trained"
 MODEL_EVALUATED = "codesift.model.evaluated"
-MODEL_UPDATED = "codesift.model.updated"
+MODEL_UPDATED = "codesift.model.updated"  # broadcast: every replica loads the production model
+MODEL_DECISION = "codesift.model.decision"  # the promoter's audit trail (stream EVENTS)
