@@ -4,14 +4,13 @@ An artifact is built in a staging directory `models/.tmp-*` (which the trainer r
 crash) and renamed to `models/cross-encoder-codesift-YYYYMMDD-HHMMSS/` only once it is complete
 and verified, so nothing half-written is ever visible under a version name.
 
-`verify_manifest` needs only hashlib and json: search replicas and the evaluator refuse an
+Hashing and verification live in `shared.artifacts`: search replicas and the evaluator refuse an
 artifact whose files do not match their recorded sha256.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import tempfile
@@ -20,12 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from shared.artifacts import (
+    MANIFEST,
+    VERSION_PREFIX,
+    ArtifactError,
+    file_hashes,
+    verify_manifest,
+)
+
 if TYPE_CHECKING:
     from services.trainer.export import ExportResult
     from services.trainer.training import TrainResult
 
-MANIFEST = "manifest.json"
-VERSION_PREFIX = "cross-encoder-codesift-"
 STAGING_PREFIX = ".tmp-"  # what jobs.recover removes after a crash
 FORMAT = 1
 TRAINING_FIGURES = (
@@ -34,8 +39,7 @@ TRAINING_FIGURES = (
 )  # fmt: skip
 
 
-class ManifestError(RuntimeError):
-    """An artifact is incomplete or does not match its manifest."""
+ManifestError = ArtifactError  # an artifact is incomplete or does not match its manifest
 
 
 def new_version(now: datetime.datetime | None = None) -> str:
@@ -50,23 +54,6 @@ def staging_dir(models_dir: Path) -> Path:
     path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=models_dir))
     path.chmod(0o755)  # mkdtemp makes it private; a published model is read by other services
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_hashes(directory: Path) -> dict[str, str]:
-    """sha256 of every file under `directory` but the manifest, by relative POSIX path."""
-    return {
-        path.relative_to(directory).as_posix(): sha256_file(path)
-        for path in sorted(directory.rglob("*"))
-        if path.is_file() and path.relative_to(directory).as_posix() != MANIFEST
-    }
 
 
 def write_manifest(
@@ -103,36 +90,6 @@ def write_manifest(
         "files": file_hashes(directory),
     }
     _write_json(directory / MANIFEST, manifest)
-    return manifest
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ManifestError(f"{directory}: no {MANIFEST}") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise ManifestError(f"{path}: no file list")
-    return manifest
-
-
-def verify_manifest(directory: Path) -> dict[str, Any]:
-    """Recompute every sha256; raise ManifestError on a missing, changed or unlisted file."""
-    directory = Path(directory)
-    manifest = read_manifest(directory)
-    recorded: dict[str, str] = manifest["files"]
-    actual = file_hashes(directory)
-    problems = [f"missing {name}" for name in sorted(recorded.keys() - actual.keys())]
-    problems += [f"unlisted {name}" for name in sorted(actual.keys() - recorded.keys())]
-    changed = [name for name in sorted(recorded.keys() & actual.keys()) if recorded[name] != actual[name]]
-    problems += [f"sha256 mismatch {name}" for name in changed]
-    if not recorded:
-        problems.append("no files listed")
-    if problems:
-        raise ManifestError(f"{directory.name}: " + ", ".join(problems))
     return manifest
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -15,8 +14,9 @@ from services.trainer import jobs
 from services.trainer.mine_job import run_mine
 from services.trainer.settings import TrainerSettings
 from services.trainer.sources import SearchSource
-from services.trainer.train_job import archive, run_train
+from services.trainer.train_job import run_train
 from shared import subjects
+from shared.artifacts import put_model, read_manifest
 from shared.jobs import JobReporter
 from shared.schemas import MineCommand, ModelTrained, TrainCommand, command_kind, encoder
 from shared.streams import Buckets
@@ -62,14 +62,9 @@ class Trainer:
 
     async def register(self, job_id: str, result: dict) -> str:
         """Put the finished artifact in the object store, then announce it (codesift.model.trained)."""
-        from services.trainer.manifest import read_manifest
-
         version = result["version"]
         path = self.settings.models / version
-        data = await asyncio.to_thread(archive, path)
-        store = await self.js.object_store(Buckets.MODELS)
-        await store.put(version, data)
-        digest = hashlib.sha256(data).hexdigest()
+        digest = await put_model(self.js, path)
         event = ModelTrained(
             timestamp=time.time(),
             version=version,

@@ -6,9 +6,7 @@ The heavy part runs in a worker thread; torch is imported only here, when a job 
 
 from __future__ import annotations
 
-import io
 import logging
-import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -74,13 +72,3 @@ def run_train(
         "validation_mrr": result.validation[-1].mrr if result.validation else None,
         "int8_spearman": exported.int8.spearman,
     }
-
-
-def archive(directory: Path) -> bytes:
-    """The artifact as one tar.gz (files at its top level), for the object store."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(directory.iterdir()):
-            if path.is_file():
-                tar.add(path, arcname=path.name)
-    return buffer.getvalue()

@@ -1,0 +1,129 @@
+"""Model artifacts: the manifest's file hashes, verification, and transport through the object store.
+
+A model directory (`cross-encoder-codesift-YYYYMMDD-HHMMSS/`) holds `model.onnx`, `model.int8.onnx`,
+tokenizer files and `manifest.json`, which records the sha256 of every other file. The trainer
+writes it; the object store `models` carries it as one tar.gz; search replicas and the evaluator
+download it, check the archive's sha256, unpack it atomically and verify every file before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from shared.streams import Buckets
+
+MANIFEST = "manifest.json"
+VERSION_PREFIX = "cross-encoder-codesift-"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, incomplete, or does not match its checksums."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_hashes(directory: Path) -> dict[str, str]:
+    """sha256 of every file under `directory` but the manifest, by relative POSIX path."""
+    return {
+        path.relative_to(directory).as_posix(): sha256_file(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.relative_to(directory).as_posix() != MANIFEST
+    }
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{Path(directory).name}: no {MANIFEST}") from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise ArtifactError(f"{path}: no file list")
+    return manifest
+
+
+def verify_manifest(directory: Path) -> dict[str, Any]:
+    """Recompute every sha256; raise ArtifactError on a missing, changed or unlisted file."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    recorded: dict[str, str] = manifest["files"]
+    actual = file_hashes(directory)
+    problems = [f"missing {name}" for name in sorted(recorded.keys() - actual.keys())]
+    problems += [f"unlisted {name}" for name in sorted(actual.keys() - recorded.keys())]
+    changed = [name for name in sorted(recorded.keys() & actual.keys()) if recorded[name] != actual[name]]
+    problems += [f"sha256 mismatch {name}" for name in changed]
+    if not recorded:
+        problems.append("no files listed")
+    if problems:
+        raise ArtifactError(f"{directory.name}: " + ", ".join(problems))
+    return manifest
+
+
+def archive(directory: Path) -> bytes:
+    """The artifact as one tar.gz with its files at the top level."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(directory.iterdir()):
+            if path.is_file():
+                tar.add(path, arcname=path.name)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, sha256: str, target: Path) -> Path:
+    """Check the archive's sha256, unpack it beside `target`, verify the manifest, rename into place."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ArtifactError(f"{target.name}: the archive does not match its sha256; refused")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(staging, filter="data")
+        verify_manifest(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+async def put_model(js: JetStreamContext, directory: Path) -> str:
+    """Upload a verified model directory to the object store `models`; returns the archive's sha256."""
+    verify_manifest(directory)
+    data = archive(directory)
+    store = await js.object_store(Buckets.MODELS)
+    await store.put(directory.name, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+async def fetch_model(js: JetStreamContext, version: str, sha256: str, cache_dir: Path) -> Path:
+    """The verified model directory of `version`: from `cache_dir` when it is there, else downloaded."""
+    target = cache_dir / version
+    if target.exists():
+        try:
+            verify_manifest(target)
+            return target
+        except ArtifactError:
+            shutil.rmtree(target, ignore_errors=True)
+    store = await js.object_store(Buckets.MODELS)
+    result = await store.get(version)
+    return unpack(result.data or b"", sha256, target)
