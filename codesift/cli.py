@@ -55,9 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--repo", default=None)
     se.add_argument("--json", action="store_true", help="print the response object, nothing else")
 
-    ev = sub.add_parser("eval", help="evaluate retrieval on golden questions")
-    ev.add_argument("--golden", type=Path, default=Path("golden.json"))
+    ev = sub.add_parser(
+        "eval", help="evaluate on golden questions: what is served, or a trained model (--model)"
+    )
+    ev.add_argument("--golden", type=Path, default=None, help="golden questions (default golden.json)")
+    ev.add_argument("--model", default=None, metavar="PATH|VERSION", help="evaluate this trained model")
+    ev.add_argument("--split", choices=["eval", "all"], default="eval", help="with --model: which questions")
     ev.add_argument("--json", action="store_true", help="print the result object, nothing else")
+
+    pr = sub.add_parser(
+        "promote", help="serve a trained model (gated: it must beat production and no reranker)"
+    )
+    pr.add_argument("--model", required=True, metavar="PATH|VERSION")
+    pr.add_argument("--min", type=int, default=None, dest="min_triplets", help="fewest training triplets")
+    pr.add_argument("--force", action="store_true", help="skip the gates")
+    sub.add_parser("rollback", help="go back to the previous production model")
+    sub.add_parser("info", help="the production model, its evaluation, and what each replica serves")
 
     sub.add_parser("status", help="replicas, index and jobs of the running stack")
 
@@ -114,9 +127,21 @@ async def dispatch(args: argparse.Namespace) -> int:
             return commands.fail("query: must not be empty")
         return await commands.search(args.query, args.k, args.repo, args.json, args.data_dir)
     if args.command == "eval":
+        if args.model:
+            from codesift.learning import evaluate_model
+
+            return await evaluate_model(args.model, args.golden, args.split, args.json, args.data_dir)
         from codesift.evaluation import evaluate_golden
 
-        return await evaluate_golden(args.golden, args.json, args.data_dir)
+        return await evaluate_golden(args.golden or Path("golden.json"), args.json, args.data_dir)
+    if args.command in ("promote", "rollback", "info"):
+        from codesift import learning
+
+        if args.command == "promote":
+            return await learning.promote(args.model, args.min_triplets, args.force, args.data_dir)
+        if args.command == "rollback":
+            return await learning.rollback(args.data_dir)
+        return await learning.info(args.data_dir)
     if args.command == "status":
         return await commands.status(args.data_dir)
     if args.command in ("mine", "train", "logs"):

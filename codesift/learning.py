@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import msgspec
@@ -90,4 +91,126 @@ async def logs(data_dir: Path | None) -> int:
     print(f"job {answer.get('job_id') or '-'}")
     for line in answer.get("lines", []):
         print(line)
+    return 0
+
+
+async def evaluate_model(
+    model: str, golden: Path | None, split: str, as_json: bool, data_dir: Path | None
+) -> int:
+    """`codesift eval --model`: the evaluator scores it against no reranker and production."""
+    from shared.schemas import EvaluateCommand
+
+    try:
+        command = build(
+            EvaluateCommand, model=model, golden=str(golden.resolve()) if golden else None, split=split
+        )
+    except msgspec.ValidationError as exc:
+        return fail(f"eval: {exc}")
+    settings = cli_settings(data_dir)
+    try:
+        async with Stack(settings) as stack:
+            await stack.submit(subjects.CMD_EVALUATE, command)
+            bar = ProgressLine("evaluate")
+            final = await stack.follow(command.job_id, bar.update if not as_json else (lambda e: None))
+            bar.close()
+    except StackNotRunning as exc:
+        return fail(str(exc))
+    if final.state != "succeeded":
+        return fail(f"evaluation failed: {final.message}")
+    latest = settings.data_dir / "evals" / "latest.json"
+    result = final.result or (msgspec.json.decode(latest.read_bytes()) if latest.exists() else {})
+    if as_json:
+        print(msgspec.json.encode(result).decode())
+        return 0
+    print(final.message)
+    for name, values in _metric_rows(result):
+        print(f"  {name:<12} " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))
+    for name, interval in (result.get("intervals") or {}).items():
+        low, high = interval["low"], interval["high"]
+        print(f"  MRR vs {name}: {interval['mean']:+.3f} (95% CI {low:+.3f} .. {high:+.3f})")
+    return 0
+
+
+def _metric_rows(result: dict) -> list[tuple[str, dict]]:
+    rows = [("candidate", result.get("metrics") or {})]
+    rows += [(name, metrics) for name, metrics in (result.get("baselines") or {}).items()]
+    return [(n, {k: v for k, v in m.items() if isinstance(v, int | float)}) for n, m in rows if m]
+
+
+async def promote(model: str, min_triplets: int | None, force: bool, data_dir: Path | None) -> int:
+    from shared.schemas import PromoteCommand
+
+    try:
+        command = build(PromoteCommand, model=model, force=force, min_triplets=min_triplets)
+    except msgspec.ValidationError as exc:
+        return fail(f"promote: {exc}")
+    return await _follow_simple(subjects.CMD_PROMOTE, command, data_dir)
+
+
+async def rollback(data_dir: Path | None) -> int:
+    from shared.schemas import RollbackCommand
+
+    return await _follow_simple(subjects.CMD_ROLLBACK, build(RollbackCommand), data_dir)
+
+
+async def _follow_simple(subject: str, command, data_dir: Path | None) -> int:
+    kind = command_kind(command)
+    try:
+        async with Stack(cli_settings(data_dir)) as stack:
+            await stack.submit(subject, command)
+            final = await stack.follow(command.job_id, lambda e: None, timeout=120)
+    except StackNotRunning as exc:
+        return fail(str(exc))
+    except TimeoutError:
+        return fail(f"{kind}: no answer within 120 s — is the promoter running? (`codesift status`)")
+    if final.state != "succeeded":
+        return fail(f"{kind} refused: {final.message}")
+    print(final.message)
+    return 0
+
+
+async def info(data_dir: Path | None) -> int:
+    """Production model, its evaluation, and what each replica serves."""
+    from shared.schemas import ModelPointer
+
+    try:
+        async with Stack(cli_settings(data_dir)) as stack:
+            js = stack.nc.jetstream()
+            kv = await js.key_value(Buckets.REGISTRY)
+            try:
+                entry = await kv.get("model")
+                pointer = msgspec.json.decode(entry.value, type=ModelPointer) if entry.value else None
+            except nats.js.errors.KeyNotFoundError:
+                pointer = None
+            evaluation = None
+            if pointer is not None:
+                evals = await js.key_value(Buckets.EVALS)
+                try:
+                    evaluation = msgspec.json.decode((await evals.get(pointer.version)).value)
+                except nats.js.errors.KeyNotFoundError:
+                    evaluation = None
+            replicas = await stack.replicas()
+    except StackNotRunning as exc:
+        return fail(str(exc))
+    print("backend: onnxruntime")
+    if pointer is None:
+        print("production: none (fusion order) — train and promote a model: `codesift train --wait`")
+    else:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(pointer.promoted_at))
+        print(f"production: {pointer.version} (promoted {when}; sha256 {pointer.sha256[:12]}…)")
+        if pointer.previous:
+            print(f"previous: {', '.join(pointer.previous[:5])}")
+        if evaluation:
+            m = evaluation.get("metrics", {})
+            questions = evaluation.get("total_questions")
+            print(f"eval: MRR@10 {m.get('mrr', 0):.3f}  Hit@5 {m.get('hit_at_5', 0):.3f}  ({questions} questions)")
+    for r in sorted(replicas, key=lambda r: r.replica_id):
+        loaded = getattr(r, "reranker_version", None)
+        since = getattr(r, "reranker_loaded_at", None)
+        error = getattr(r, "reranker_error", None)
+        since_text = time.strftime("%H:%M:%S", time.localtime(since)) if since else "-"
+        print(
+            f"  {r.replica_id}: serves {loaded or 'none (fusion order)'} since {since_text}"
+            + (f"  ERROR {error}" if error else "")
+        )
     return 0
