@@ -203,7 +203,8 @@ async def info(data_dir: Path | None) -> int:
         if evaluation:
             m = evaluation.get("metrics", {})
             questions = evaluation.get("total_questions")
-            print(f"eval: MRR@10 {m.get('mrr', 0):.3f}  Hit@5 {m.get('hit_at_5', 0):.3f}  ({questions} questions)")
+            mrr, hit5 = m.get("mrr", 0.0), m.get("hit_at_5", 0.0)
+            print(f"eval: MRR@10 {mrr:.3f}  Hit@5 {hit5:.3f}  ({questions} questions)")
     for r in sorted(replicas, key=lambda r: r.replica_id):
         loaded = getattr(r, "reranker_version", None)
         since = getattr(r, "reranker_loaded_at", None)
