@@ -53,7 +53,9 @@ STREAMS = (
 @dataclass(frozen=True)
 class Buckets:
     JOBS = "jobs"  # job id -> JobProgress (latest state)
-    REGISTRY = "registry"  # "index" -> IndexUpdated; "model" -> ModelPointer (production reranker)
+    # "index" -> IndexUpdated; "model" -> ModelPointer (production reranker);
+    # "trained.<version>" -> ModelTrained (every registered model, with its manifest)
+    REGISTRY = "registry"
     EVALS = "evals"
     MODELS = "models"  # object store: model artifacts
     INDEXES = "indexes"  # object store: index snapshots

@@ -73,7 +73,10 @@ class Trainer:
             triplets=result["triplets"],
             manifest=read_manifest(path),
         )
-        await self.js.publish(subjects.MODEL_TRAINED, encoder.encode(event))
+        data = encoder.encode(event)
+        registry = await self.js.key_value(Buckets.REGISTRY)
+        await registry.put(f"trained.{version}", data)  # the model list (GUI, promoter) reads these
+        await self.js.publish(subjects.MODEL_TRAINED, data)
         return digest
 
     async def logs(self) -> dict[str, object]:
