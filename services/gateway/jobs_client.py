@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import nats.errors
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 from services.gateway.errors import Conflict, Unavailable
 from shared import subjects
-from shared.schemas import JobProgress, MineCommand, TrainCommand, encoder, event_decoder
+from shared.jobs import job_state
+from shared.schemas import (
+    Command,
+    EvaluateCommand,
+    JobProgress,
+    MineCommand,
+    PromoteCommand,
+    RollbackCommand,
+    TrainCommand,
+    command_kind,
+    encoder,
+    event_decoder,
+)
 from shared.streams import Buckets
 
 LOCK_KEY = "trainer.current"  # the trainer's lock in KV `jobs`: the running job's id
+
+SUBJECT_OF: dict[type[Command], str] = {
+    MineCommand: subjects.CMD_MINE,
+    TrainCommand: subjects.CMD_TRAIN,
+    EvaluateCommand: subjects.CMD_EVALUATE,
+    PromoteCommand: subjects.CMD_PROMOTE,
+    RollbackCommand: subjects.CMD_ROLLBACK,
+}
+TRAINER_COMMANDS = (MineCommand, TrainCommand)  # one at a time: refused while the trainer's lock is held
 
 
 class JobsClient:
@@ -29,21 +52,51 @@ class JobsClient:
             return None
         return entry.value.decode() if entry.value else None
 
-    async def submit(self, command: MineCommand | TrainCommand) -> None:
-        """Store the command durably; refuse while a trainer job runs (409 names it)."""
+    async def submit(self, command: Command) -> JobProgress:
+        """Store the command durably and record its job as queued; returns that first state.
+
+        Mine and train are refused while a trainer job runs (409 names it); evaluate, promote and
+        rollback are other services' jobs and are never blocked by the trainer.
+        """
         try:
-            current = await self.running()
-            if current is not None:
+            if isinstance(command, TRAINER_COMMANDS) and (current := await self.running()) is not None:
                 raise Conflict(f"already running: {current}")
-            subject = subjects.CMD_MINE if isinstance(command, MineCommand) else subjects.CMD_TRAIN
             await self._js.publish(
-                subject,
+                SUBJECT_OF[type(command)],
                 encoder.encode(command),
                 timeout=self._timeout,
                 headers={"Nats-Msg-Id": command.job_id},
             )
+            return await self._record_queued(command)
         except nats.errors.Error as exc:
             raise Unavailable(f"the command was not stored ({exc!r}): is the stack running?") from None
+
+    async def _record_queued(self, command: Command) -> JobProgress:
+        """Create the job's entry as `queued` unless the service running it has reported already.
+
+        Without it a job polled before its service picks it up (or while that service is down)
+        would be unknown rather than waiting.
+        """
+        queued = JobProgress(
+            timestamp=time.time(),
+            job_id=command.job_id,
+            kind=command_kind(command),
+            state="queued",
+            message="waiting for its service to take it",
+        )
+        kv = await self._js.key_value(Buckets.JOBS)
+        try:
+            await kv.create(command.job_id, encoder.encode(queued))
+        except KeyWrongLastSequenceError:  # the service took the job first: its state stands
+            pass
+        return queued
+
+    async def job(self, job_id: str) -> JobProgress | None:
+        """The latest state of one job, or None when no job has that id."""
+        try:
+            return await job_state(self._js, job_id)
+        except nats.errors.Error as exc:
+            raise Unavailable(f"job states are unreadable ({exc!r}): is the stack running?") from None
 
     async def jobs(self, limit: int = 20) -> list[JobProgress]:
         kv = await self._js.key_value(Buckets.JOBS)

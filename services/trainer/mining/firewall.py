@@ -1,11 +1,7 @@
 """The query-level firewall: golden questions split into train and eval, no eval question trained on.
 
-The split hashes each question's normalised text with sha1 and a salt: a question is on the
-eval side when its hash, read as a fraction of 2**60, is below `eval_fraction`. The side of a
-question depends on nothing else, so it is the same on every run and machine, whatever the order
-of the file, and adding questions never moves existing ones. The fraction is therefore
-expected, not exact (a small set can even leave a side empty). Equal questions of different
-repos share a side.
+The split itself (`split_golden`: sha1 of the salted, normalised question) is `shared.golden`'s,
+so the evaluator scores exactly the eval side the trainer held out.
 
 `firewall` drops every triplet whose query is an eval question or a near-duplicate of one
 (any repo): questions whose Jaccard similarity reaches the threshold on any of their word
@@ -22,29 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.trainer.mining.text import content_words, jaccard, normalise, stable_hash, stems, trigrams
+from shared.golden import DEFAULT_EVAL_FRACTION, DEFAULT_SALT
+from shared.golden import split_golden as split_golden
 from shared.schemas import GoldenQuestion, Triplet
 
-DEFAULT_EVAL_FRACTION = 0.3
-DEFAULT_SALT = "codesift"
 DEFAULT_THRESHOLD = 0.8
-_HASH_DIGITS = 15  # 60 bits of the sha1, plenty for a fraction
-
-
-def is_eval(question: str, eval_fraction: float = DEFAULT_EVAL_FRACTION, salt: str = DEFAULT_SALT) -> bool:
-    return int(stable_hash(question, salt)[:_HASH_DIGITS], 16) < eval_fraction * 16**_HASH_DIGITS
-
-
-def split_golden(
-    questions: Iterable[GoldenQuestion],
-    eval_fraction: float = DEFAULT_EVAL_FRACTION,
-    salt: str = DEFAULT_SALT,
-) -> tuple[list[GoldenQuestion], list[GoldenQuestion]]:
-    """(train, eval), each in the input order."""
-    train: list[GoldenQuestion] = []
-    held_out: list[GoldenQuestion] = []
-    for question in questions:
-        (held_out if is_eval(question.q, eval_fraction, salt) else train).append(question)
-    return train, held_out
 
 
 def similarity(a: str, b: str) -> float:

@@ -1,17 +1,20 @@
 """Text rules every miner shares: normalised queries, word tokens, similarity, stable hashes.
 
 `normalise` decides which queries are "the same" (grouping, dedupe, the golden split and the
-firewall): Unicode NFKC, case folded, every run of non-word characters one space. Changing it
-moves questions between the train and eval sides of a recorded split.
+firewall). It and `stable_hash` live in `shared.golden`, because the evaluator splits the golden
+questions with the very same rule; changing it moves questions between the train and eval sides
+of a recorded split.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 
 import Stemmer
+
+from shared.golden import normalise as normalise
+from shared.golden import stable_hash as stable_hash
 
 _WORD = re.compile(r"[^\W_]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -24,11 +27,6 @@ STOPWORDS = frozenset({
     "my", "me", "we", "you", "your", "our", "there", "their", "them", "they", "these", "those",
     "than", "then", "so", "not", "no"
 })  # fmt: skip
-
-
-def normalise(text: str) -> str:
-    """The comparable form of a query: "Where is  the OAuth token?" -> "where is the oauth token"."""
-    return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
 def split_identifier(name: str) -> list[str]:
@@ -61,8 +59,3 @@ def trigrams(text: str) -> set[str]:
 
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
-
-
-def stable_hash(text: str, salt: str) -> str:
-    """sha1 hex of the salt and the normalised text (the same on every machine and run)."""
-    return hashlib.sha1(f"{salt}\x00{normalise(text)}".encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""The promoter service: puts a model in production only when it is better, and rolls back."""
