@@ -123,6 +123,7 @@ class Supervisor:
             self.services.append(Service(f"search-{i}", [py, "-m", "services.search", "replica"], env))
         self.services.append(Service("telemetry", [py, "-m", "services.telemetry"], base))
         self.services.append(Service("trainer", [py, "-m", "services.trainer"], base))
+        self.services.append(Service("promoter", [py, "-m", "services.promoter"], base))
         self.services.append(Service("gateway", [py, "-m", "services.gateway"], base))
 
     async def export_embedder(self) -> str:

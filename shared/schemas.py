@@ -100,6 +100,11 @@ class ReplicaInfo(msgspec.Struct):
     reranker: str
     started_at: float
     pid: int = 0
+    reranker_version: str | None = None  # the model served; None: fusion order
+    reranker_loaded_at: float | None = None  # when that model was loaded (seconds since the epoch)
+    reranker_error: str | None = None  # why the last model change failed; the model before still serves
+    reranker_checked_at: float | None = None  # last look at the production pointer
+    reranker_prepared: str | None = None  # a trained model downloaded and warmed, ready to be promoted
 
 
 # ---------------------------------------------------------------- commands (JetStream COMMANDS)

@@ -23,6 +23,7 @@ from services.gateway.controllers.reranker import RerankerController
 from services.gateway.errors import error_response
 from services.gateway.feedback_client import FeedbackClient
 from services.gateway.jobs_client import JobsClient
+from services.gateway.models_client import ModelsClient
 from services.gateway.search_client import SearchClient
 from services.gateway.settings import GatewaySettings, gateway_settings
 from shared.bus import connect, resolve_nats_url
@@ -44,6 +45,7 @@ def bus_lifespan(settings: GatewaySettings) -> Callable[[Litestar], AbstractAsyn
             await bootstrap(nc, settings.jetstream_replicas)
             app.state.search_client = SearchClient(nc, url, timeout=settings.request_timeout)
             app.state.jobs_client = JobsClient(nc, timeout=settings.request_timeout)
+            app.state.models_client = ModelsClient(nc, settings.data_dir)
             app.state.feedback_client = FeedbackClient(
                 nc, url, timeout=settings.request_timeout, store_client=settings.telemetry_store_client
             )
@@ -69,6 +71,11 @@ def provide_jobs_client(state: State) -> JobsClient:
     return client
 
 
+def provide_models_client(state: State) -> ModelsClient:
+    client: ModelsClient = state.models_client
+    return client
+
+
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or gateway_settings()
     return Litestar(
@@ -84,6 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             "search_client": Provide(provide_search_client, sync_to_thread=False),
             "feedback_client": Provide(provide_feedback_client, sync_to_thread=False),
             "jobs_client": Provide(provide_jobs_client, sync_to_thread=False),
+            "models_client": Provide(provide_models_client, sync_to_thread=False),
         },
         exception_handlers={Exception: error_response},
         lifespan=[bus_lifespan(settings)],

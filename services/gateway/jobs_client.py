@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import msgspec
@@ -85,10 +86,8 @@ class JobsClient:
             message="waiting for its service to take it",
         )
         kv = await self._js.key_value(Buckets.JOBS)
-        try:
+        with contextlib.suppress(KeyWrongLastSequenceError):  # the service took it first: its state stands
             await kv.create(command.job_id, encoder.encode(queued))
-        except KeyWrongLastSequenceError:  # the service took the job first: its state stands
-            pass
         return queued
 
     async def job(self, job_id: str) -> JobProgress | None:

@@ -9,4 +9,6 @@ class PromotionError(RuntimeError):
 
 class PointerChanged(PromotionError):
     def __init__(self) -> None:
-        super().__init__("the production pointer changed meanwhile (another promotion or rollback); try again")
+        super().__init__(
+            "the production pointer changed meanwhile (another promotion or rollback); try again"
+        )

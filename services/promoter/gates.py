@@ -4,8 +4,8 @@
 - evaluated: an evaluation of the candidate exists and scored at least one question.
 - mrr: its MRR@10 is at least the served ranking's plus `mrr_margin`. The served ranking is the
   production model (`baselines["production"]`) when there is one, else no reranker
-  (`baselines["none"]`). An evaluation made against another production model than the current one
-  fails: its comparison no longer says anything about what is served.
+  (`baselines["none"]`). An evaluation made against another production model than the current one,
+  or before production last changed, fails: its comparison says nothing about what is served now.
 - interval: the lower bound of the paired 95% interval of the MRR@10 gain over no reranker is
   above zero (`intervals["none"].low > 0`).
 - hit5: its Hit@5 is not below the served ranking's by more than `hit5_tolerance`.
@@ -22,6 +22,7 @@ from shared.schemas import EvalMetrics, ModelEvaluated
 
 GATES = ("triplets", "evaluated", "mrr", "interval", "hit5")
 EPSILON = 1e-9  # metrics computed from the same questions may differ by rounding only
+OUTDATED = "production changed (a promotion or a rollback) after this evaluation; evaluate again"
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,18 @@ class GateReport:
 
 
 def check_gates(
-    version: str, evaluation: ModelEvaluated | None, production: str | None, policy: GatePolicy
+    version: str,
+    evaluation: ModelEvaluated | None,
+    production: str | None,
+    policy: GatePolicy,
+    *,
+    outdated: bool = False,
 ) -> GateReport:
-    """Check `version`'s evaluation against the model in production now (None: no reranker)."""
+    """Check `version`'s evaluation against the model in production now (None: no reranker).
+
+    outdated: production changed (a promotion or a rollback) after the evaluation was made, so its
+    comparison with what is served is not current even when it names the same production version.
+    """
     if evaluation is None or evaluation.total_questions < 1:
         why = "no evaluation of it was found" if evaluation is None else "its evaluation scored no questions"
         return GateReport(
@@ -60,7 +70,7 @@ def check_gates(
         failures["triplets"] = (
             f"trained on {evaluation.triplets} triplets, fewer than the {policy.min_triplets} required"
         )
-    served, name, unknown = _served(evaluation, production)
+    served, name, unknown = _served(evaluation, production, outdated)
     if served is None:
         failures["mrr"] = failures["hit5"] = unknown
     else:
@@ -73,11 +83,16 @@ def check_gates(
     )
 
 
-def _served(evaluation: ModelEvaluated, production: str | None) -> tuple[EvalMetrics | None, str, str]:
+def _served(
+    evaluation: ModelEvaluated, production: str | None, outdated: bool
+) -> tuple[EvalMetrics | None, str, str]:
     """The evaluation's figures for what is served now and its name, or None and why they are missing."""
+    if outdated:
+        return None, "", OUTDATED
     if production is None:
-        none = evaluation.baselines.get("none")
-        return (none, "no reranker", "") if none else (None, "", "the evaluation has no figures for no reranker")
+        if "none" not in evaluation.baselines:
+            return None, "", "the evaluation has no figures for no reranker"
+        return evaluation.baselines["none"], "no reranker", ""
     baseline = evaluation.baselines.get("production")
     if evaluation.production_version != production or baseline is None:
         against = evaluation.production_version or "no reranker"
@@ -89,7 +104,9 @@ def _mrr_failure(candidate: EvalMetrics, served: EvalMetrics, name: str, margin:
     needed = served.mrr + margin
     if candidate.mrr >= needed - EPSILON:
         return None
-    return f"MRR@10 {candidate.mrr:.3f} is below {needed:.3f} ({name}'s {served.mrr:.3f} + margin {margin:.3f})"
+    return (
+        f"MRR@10 {candidate.mrr:.3f} is below {needed:.3f} ({name}'s {served.mrr:.3f} + margin {margin:.3f})"
+    )
 
 
 def _hit5_failure(candidate: EvalMetrics, served: EvalMetrics, name: str, tolerance: float) -> str | None:

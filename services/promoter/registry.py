@@ -11,15 +11,13 @@ import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
-from shared import subjects
 from services.promoter.errors import PointerChanged
+from shared import subjects
 from shared.schemas import ModelEvaluated, ModelPointer, ModelUpdated, encoder, event_decoder
 from shared.streams import Buckets
 
 POINTER_KEY = "model"
 EVENTS_STREAM = "EVENTS"
-
-
 pointer_decoder = msgspec.json.Decoder(ModelPointer)
 
 
@@ -62,11 +60,11 @@ async def read_evaluation(js: JetStreamContext, version: str) -> ModelEvaluated 
     return event if isinstance(event, ModelEvaluated) else None
 
 
-async def last_update(js: JetStreamContext) -> ModelUpdated | None:
-    """The last model.updated broadcast, from the audit stream."""
+async def last_update(js: JetStreamContext) -> tuple[ModelUpdated | None, int]:
+    """The last model.updated broadcast and its sequence in the audit stream (0: none yet)."""
     try:
         msg = await js.get_last_msg(EVENTS_STREAM, subjects.MODEL_UPDATED)
     except NotFoundError:
-        return None
+        return None, 0
     event = event_decoder.decode(msg.data) if msg.data else None
-    return event if isinstance(event, ModelUpdated) else None
+    return (event if isinstance(event, ModelUpdated) else None), msg.seq or 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
@@ -17,6 +18,11 @@ class PromoterSettings(Settings, kw_only=True):
     # MRR@10 of the candidate >= the served model's + this margin (0: an equally good model passes)
     promote_mrr_margin: Fraction = 0.0
     promote_hit5_tolerance: Fraction = 0.02  # Hit@5 may drop by at most this much
+    models_dir: Path | None = None  # where promote commands' model paths must lie; None: DATA_DIR/models
+
+    @property
+    def models(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
 
 @functools.cache

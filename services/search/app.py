@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +16,7 @@ from faststream.nats import NatsBroker
 from services.search.embedding import Embedder
 from services.search.handlers import indexer_router, load_index, replica_router
 from services.search.indexing import Indexer
+from services.search.model_loader import RerankerLoader
 from services.search.replica import Replica
 from services.search.settings import SearchSettings, search_settings
 from services.search.snapshots import current_pointer
@@ -79,11 +82,18 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
         pointer = await current_pointer(js)
         if pointer is not None:
             await load_index(replica, js, pointer)
+        loader = RerankerLoader(replica, js, settings)
+        await loader.start()
+        poll = asyncio.create_task(loader.poll())
         context.set_global("replica", replica)
+        context.set_global("reranker_loader", loader)
         context.set_global("nc", nc)
         context.set_global("js", js)
-        log.info("replica %s ready", replica.replica_id)
+        log.info("replica %s ready (reranker: %s)", replica.replica_id, replica.reranker_label())
         yield
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll
         await nc.drain()
 
     return FastStream(broker, lifespan=lifespan)

@@ -12,6 +12,7 @@ from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, Pu
 
 from services.search.index import SearchIndex
 from services.search.indexing import Indexer
+from services.search.model_loader import RerankerLoader
 from services.search.replica import Replica
 from services.search.snapshots import fetch_snapshot
 from shared import subjects
@@ -19,6 +20,8 @@ from shared.schemas import (
     Impression,
     IndexCommand,
     IndexUpdated,
+    ModelTrained,
+    ModelUpdated,
     command_decoder,
     encoder,
     event_decoder,
@@ -78,6 +81,20 @@ async def on_index_updated(msg: NatsMessage, replica: Replica = Context("replica
     event = event_decoder.decode(msg.body)
     if isinstance(event, IndexUpdated):
         await load_index(replica, js, event)
+
+
+@replica_router.subscriber(subjects.MODEL_UPDATED)  # every replica, no queue group
+async def on_model_updated(msg: NatsMessage, loader: RerankerLoader = Context("reranker_loader")) -> None:
+    event = event_decoder.decode(msg.body)
+    if isinstance(event, ModelUpdated):
+        await loader.updated(event.version, event.sha256)
+
+
+@replica_router.subscriber(subjects.MODEL_TRAINED)  # every replica: get ready before a promotion
+async def on_model_trained(msg: NatsMessage, loader: RerankerLoader = Context("reranker_loader")) -> None:
+    event = event_decoder.decode(msg.body)
+    if isinstance(event, ModelTrained):
+        await loader.prepare(event.version, event.sha256)
 
 
 async def load_index(replica: Replica, js, pointer: IndexUpdated) -> None:

@@ -1,8 +1,13 @@
 """What a search replica does per request: decode, validate, retrieve, answer.
 
 CPU work runs in a worker thread (the handlers call these methods through asyncio.to_thread), so
-one slow query never stops a replica from answering pings. The index is swapped by assigning one
-attribute: a request already running keeps the index it started with.
+one slow query never stops a replica from answering pings. The index and the reranker are each
+swapped by assigning one attribute: a request already running keeps those it started with.
+
+With a reranker loaded, a search retrieves at least CODESIFT_RERANKER_TOPN candidates, the
+cross-encoder scores those (`reranking.rerank`) and the fused-rank blend orders them; candidates
+beyond the top N keep their fusion order. A result's `score` is then its blended score (two
+reciprocal-rank terms in the top N, one below it), otherwise its fusion score.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from dataclasses import dataclass
 import msgspec
 
 from services.search.embedding import Embedder
-from services.search.index import SearchIndex
+from services.search.index import Retrieved, SearchIndex
+from services.search.reranking import LoadedReranker, rerank
+from services.search.score_cache import ScoreCache
 from services.search.settings import SearchSettings
 from shared.schemas import (
     Candidate,
@@ -59,22 +66,41 @@ class Replica:
         self.replica_id = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
         self.started_at = time.time()
         self.loaded: Loaded | None = None
+        self.reranker: LoadedReranker | None = None
+        self.reranker_error: str | None = None  # why the last model change failed (the old one serves)
+        self.reranker_checked_at: float | None = None  # last look at the production pointer
+        self.reranker_prepared: str | None = None  # a trained model loaded and warmed, not served yet
+        self.scores = ScoreCache(settings.reranker_cache_size)
 
-    # ------------------------------------------------------------------ index
+    # ------------------------------------------------------------------ index and model
 
     def swap(self, index: SearchIndex, pointer: IndexUpdated) -> None:
         self.loaded = Loaded(index, pointer)
 
+    def swap_reranker(self, reranker: LoadedReranker | None) -> None:
+        self.reranker = reranker
+        self.reranker_error = None
+
+    def reranker_label(self) -> str:
+        reranker = self.reranker
+        return reranker.label if reranker else NO_RERANKER
+
     def info(self) -> ReplicaInfo:
         loaded = self.loaded
+        reranker = self.reranker
         return ReplicaInfo(
             replica_id=self.replica_id,
             index_version=loaded.pointer.version if loaded else None,
             chunks=len(loaded.index.chunks) if loaded else 0,
             repos=loaded.index.repos() if loaded else {},
-            reranker=NO_RERANKER,
+            reranker=reranker.label if reranker else NO_RERANKER,
             started_at=self.started_at,
             pid=os.getpid(),
+            reranker_version=reranker.version if reranker else None,
+            reranker_loaded_at=reranker.loaded_at if reranker else None,
+            reranker_error=self.reranker_error,
+            reranker_checked_at=self.reranker_checked_at,
+            reranker_prepared=self.reranker_prepared,
         )
 
     # ------------------------------------------------------------------ requests
@@ -89,12 +115,24 @@ class Replica:
         hits = loaded.index.retrieve(query, vector, k, repo=repo, depth=self.settings.retrieval_depth)
         return hits, None
 
+    def _rank(
+        self, reranker: LoadedReranker | None, index: SearchIndex, query: str, hits: list[Retrieved], k: int
+    ) -> list[tuple[Retrieved, float]]:
+        """The first `k` hits in served order, with the score shown for each."""
+        if reranker is None:
+            return [(h, h.fusion_score) for h in hits[:k]]
+        candidates = [(index.chunks[h.index].content_hash, index.chunks[h.index].text) for h in hits]
+        ranked = rerank(reranker, self.scores, query, candidates, self.settings.reranker_topn)
+        return [(hits[position], score) for position, score in ranked[:k]]
+
     def search(self, data: bytes) -> tuple[bytes, Impression | None]:
         """The reply to send, and the impression to record (None when the request was refused)."""
         request, problem = decode(_search_decoder, data)
         if problem is None:
             loaded = self.loaded
-            hits, problem = self._retrieve(loaded, request.query, request.k, request.repo)
+            reranker = self.reranker
+            depth = max(request.k, self.settings.reranker_topn) if reranker else request.k
+            hits, problem = self._retrieve(loaded, request.query, depth, request.repo)
         if problem is not None:
             return msgspec.json.encode(SearchReply(error=problem)), None
         chunks = loaded.index.chunks
@@ -105,14 +143,17 @@ class Replica:
                 path=c.path,
                 start_line=c.start_line,
                 end_line=c.end_line,
-                score=round(h.fusion_score, 6),
+                score=round(score, 6),
                 snippet=c.text,
                 language=c.language,
             )
-            for h in hits
+            for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k)
         ]
         response = SearchResponse(
-            query_id=uuid.uuid4().hex, query=request.query, reranker=NO_RERANKER, results=results
+            query_id=uuid.uuid4().hex,
+            query=request.query,
+            reranker=reranker.label if reranker else NO_RERANKER,
+            results=results,
         )
         impression = Impression(
             query_id=response.query_id,
@@ -124,7 +165,7 @@ class Replica:
                 for i, h in enumerate(results, 1)
             ],
             reranker=response.reranker,
-            model_version=None,
+            model_version=reranker.version if reranker else None,
             index_version=loaded.pointer.version,
             replica_id=self.replica_id,
             timestamp=time.time(),

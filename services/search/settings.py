@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -14,6 +14,13 @@ class SearchSettings(Settings, kw_only=True):
     embed_onnx_dir: str = ""  # exported embedder; empty: the newest export under CACHE_DIR/embedder
     retrieval_depth: Annotated[int, msgspec.Meta(ge=10, le=1000)] = 100  # per retriever, before fusion
     max_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4  # concurrent requests per replica
+    # reranker
+    reranker_model_path: str = ""  # a local model directory served instead of the registry's (offline use)
+    reranker_backend: Literal["onnxruntime"] = "onnxruntime"  # the only runtime replicas carry
+    reranker_reload_interval: Annotated[float, msgspec.Meta(gt=0)] = 60.0  # safety poll of the pointer, s
+    reranker_topn: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20  # fusion candidates the model reorders
+    reranker_max_length: Annotated[int, msgspec.Meta(ge=16, le=512)] | None = None  # None: as trained
+    reranker_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 50_000  # cached (query, chunk) scores; 0: off
 
 
 @functools.cache

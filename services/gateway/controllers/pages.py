@@ -1,4 +1,7 @@
-"""The search page at / and its static assets at /static (no CDN: everything is served from here)."""
+"""The search page at /, the reranker page at /reranker, and their assets at /static (no CDN).
+
+Everything the pages load is served from here.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +27,17 @@ class PageController(Controller):
     @get(operation_id="searchPage", media_type=MediaType.HTML)
     async def page(self) -> Response[bytes]:
         """The search page; it reads `q`, `k` and `repo` from its own URL (`/?q=...`)."""
-        return Response(
-            (STATIC_DIR / "index.html").read_bytes(),
-            media_type=MediaType.HTML,
-            headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
-        )
+        return _html("index.html")
+
+    @get("/reranker", operation_id="rerankerPage", media_type=MediaType.HTML)
+    async def reranker_page(self) -> Response[bytes]:
+        """The reranker page: production model, candidates and their metrics, jobs."""
+        return _html("reranker.html")
+
+
+def _html(name: str) -> Response[bytes]:
+    return Response(
+        (STATIC_DIR / name).read_bytes(),
+        media_type=MediaType.HTML,
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )

@@ -1,4 +1,8 @@
-"""/api/reranker/*: the learning loop's jobs (mine, train), their status and logs, and what is served."""
+"""/api/reranker/*: the learning loop's jobs, their progress and logs, the models and what is served.
+
+Every command answers 202 with its job id once JetStream stored it; follow the job with
+GET /api/reranker/jobs/{job_id}. Mine and train are refused with 409 while a trainer job runs.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,31 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 
+from services.gateway.commands import build_command, model_version, read_options
 from services.gateway.errors import ErrorBody, InvalidParameter
 from services.gateway.jobs_client import JobsClient
+from services.gateway.model_catalog import ModelList, RerankerInfo, catalog, reranker_info
+from services.gateway.models_client import ModelsClient
 from services.gateway.search_client import SearchClient
-from shared.jobs import new_job_id
-from shared.schemas import JobProgress, MineCommand, TrainCommand
-from shared.validation import problem_from
+from shared.schemas import (
+    Command,
+    EvaluateCommand,
+    JobProgress,
+    MineCommand,
+    PromoteCommand,
+    RollbackCommand,
+    TrainCommand,
+    command_kind,
+)
 
 MAX_BODY = 16 * 1024
+NO_EVALUATION = (
+    "no evaluation yet: evaluate a model with `codesift eval` or POST /api/reranker/evaluate "
+    "(a trained model is evaluated by itself)"
+)
 
 
 class JobAccepted(msgspec.Struct):
@@ -29,29 +48,18 @@ class JobsStatus(msgspec.Struct):
     jobs: list[JobProgress]
 
 
-def _command(kind: type, body: bytes) -> Any:
-    """The request body (optional JSON object of options) as a validated command; 400 names the field."""
-    options: dict[str, Any] = {}
-    if body.strip():
-        try:
-            options = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise InvalidParameter("body", f"not valid JSON: {exc}") from None
-        if not isinstance(options, dict):
-            raise InvalidParameter("body", "expected a JSON object of options")
-        if "job_id" in options or "type" in options:
-            raise InvalidParameter("job_id" if "job_id" in options else "type", "is set by the gateway")
-    try:
-        return msgspec.convert({"job_id": new_job_id(kind.__struct_config__.tag), **options}, kind)
-    except msgspec.ValidationError as exc:
-        problem = problem_from(exc)
-        raise InvalidParameter(problem.field, problem.message) from None
+async def _submit(jobs_client: JobsClient, command: Command) -> JobAccepted:
+    queued = await jobs_client.submit(command)
+    return JobAccepted(command.job_id, command_kind(command), queued.state)
 
 
 _ERRORS = {
     400: ResponseSpec(ErrorBody, description="An option is invalid; `field` names it."),
-    409: ResponseSpec(ErrorBody, description="A trainer job is already running; the detail names it."),
     503: ResponseSpec(ErrorBody, description="The bus is down: nothing was stored."),
+}
+_TRAINER_ERRORS = {
+    **_ERRORS,
+    409: ResponseSpec(ErrorBody, description="A trainer job is already running; the detail names it."),
 }
 
 
@@ -66,27 +74,89 @@ class RerankerController(Controller):
         operation_id="rerankerMine",
         status_code=202,
         request_max_body_size=MAX_BODY,
-        responses=_ERRORS,
+        responses=_TRAINER_ERRORS,
     )
     async def mine(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Mine training triplets (optional body: {"source": "logs|golden|bootstrap|all", "golden": path})."""
-        command = _command(MineCommand, await request.body())
-        await jobs_client.submit(command)
-        return JobAccepted(command.job_id, "mine")
+        command = build_command(MineCommand, read_options(await request.body()))
+        return await _submit(jobs_client, command)
 
     @post(
         "/train",
         operation_id="rerankerTrain",
         status_code=202,
         request_max_body_size=MAX_BODY,
-        responses=_ERRORS,
+        responses=_TRAINER_ERRORS,
     )
     async def train(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Fine-tune the reranker (body, optional: epochs, lr, loss, min_triplets, batch_size,
         max_length, time_budget_s, seed)."""
-        command = _command(TrainCommand, await request.body())
-        await jobs_client.submit(command)
-        return JobAccepted(command.job_id, "train")
+        command = build_command(TrainCommand, read_options(await request.body()))
+        return await _submit(jobs_client, command)
+
+    @post(
+        "/evaluate",
+        operation_id="rerankerEvaluate",
+        status_code=202,
+        request_max_body_size=MAX_BODY,
+        responses=_ERRORS,
+    )
+    async def evaluate(
+        self, request: Request, jobs_client: JobsClient, models_client: ModelsClient
+    ) -> JobAccepted:
+        """Evaluate a model on the golden questions against no reranker and production (optional
+        body: {"model_path": version or path inside the models directory (or "model"), "golden":
+        path on the evaluator's machine, "split": "eval|all"}; no model: the newest trained)."""
+        options = read_options(await request.body())
+        if "model_path" in options and "model" in options:
+            raise InvalidParameter("model", "give model_path or model, not both")
+        field = "model_path" if "model_path" in options else "model"
+        if field in options:
+            value = options.pop(field)
+            if value is not None:
+                options["model"] = model_version(models_client.models_dir, field, value)
+        return await _submit(jobs_client, build_command(EvaluateCommand, options))
+
+    @post(
+        "/promote",
+        operation_id="rerankerPromote",
+        status_code=202,
+        request_max_body_size=MAX_BODY,
+        responses=_ERRORS,
+    )
+    async def promote(
+        self, request: Request, jobs_client: JobsClient, models_client: ModelsClient
+    ) -> JobAccepted:
+        """Promote a model to production if every gate passes (body: {"model": version or path
+        inside the models directory, "force": skip the gates, "min_triplets": gate override})."""
+        options = read_options(await request.body())
+        if "model" in options:
+            options["model"] = model_version(models_client.models_dir, "model", options["model"])
+        return await _submit(jobs_client, build_command(PromoteCommand, options))
+
+    @post(
+        "/rollback",
+        operation_id="rerankerRollback",
+        status_code=202,
+        request_max_body_size=MAX_BODY,
+        responses=_ERRORS,
+    )
+    async def rollback(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
+        """Return to the previous production model (or to no reranker when there is none)."""
+        command = build_command(RollbackCommand, read_options(await request.body()))
+        return await _submit(jobs_client, command)
+
+    @get(
+        "/jobs/{job_id:str}",
+        operation_id="rerankerJob",
+        responses={404: ResponseSpec(ErrorBody, description="No job has this id.")},
+    )
+    async def job(self, job_id: str, jobs_client: JobsClient) -> JobProgress:
+        """One job's latest state (queued, running with its progress, succeeded or failed)."""
+        state = await jobs_client.job(job_id)
+        if state is None:
+            raise NotFoundException(f"no job {job_id}")
+        return state
 
     @get("/status", operation_id="rerankerStatus")
     async def status(self, jobs_client: JobsClient) -> JobsStatus:
@@ -98,13 +168,37 @@ class RerankerController(Controller):
         """The last 100 lines of the trainer's running or last job."""
         return await jobs_client.logs()
 
+    @get(
+        "/eval/latest",
+        operation_id="rerankerEvalLatest",
+        responses={404: ResponseSpec(ErrorBody, description="No model was evaluated yet.")},
+    )
+    async def eval_latest(self, models_client: ModelsClient) -> dict[str, Any]:
+        """The latest evaluation: the candidate's metrics as served, the baselines (none,
+        production), the MRR intervals against each, the number of questions."""
+        evaluation = await models_client.latest_evaluation()
+        if evaluation is None:
+            raise NotFoundException(NO_EVALUATION)
+        return evaluation
+
+    @get("/models", operation_id="rerankerModels")
+    async def models(self, models_client: ModelsClient) -> ModelList:
+        """Every trained model, newest first: training figures (params, triplets, loss curve,
+        validation, parity), its latest evaluation and promotion decision, and which is production."""
+        trained = await models_client.trained()
+        evaluations = {}
+        for model in trained:
+            if (evaluation := await models_client.evaluation(model.version)) is not None:
+                evaluations[model.version] = evaluation
+        return catalog(
+            trained, evaluations, await models_client.decisions(), await models_client.production()
+        )
+
     @get("/info", operation_id="rerankerInfo")
-    async def info(self, search_client: SearchClient) -> dict[str, Any]:
-        """What the search replicas serve: each replica's reranker and index."""
+    async def info(self, search_client: SearchClient, models_client: ModelsClient) -> RerankerInfo:
+        """The production model (version, sha256, path), its evaluation, and what each replica
+        serves (loaded version, since when, last check, error)."""
+        pointer = await models_client.production()
+        evaluation = await models_client.evaluation(pointer.version) if pointer else None
         replicas = await search_client.ping()
-        rerankers = sorted({r.reranker for r in replicas})
-        return {
-            "backend": "onnxruntime",
-            "reranker": rerankers[0] if len(rerankers) == 1 else rerankers,
-            "replicas": [msgspec.to_builtins(r) for r in replicas],
-        }
+        return reranker_info(pointer, evaluation, replicas, models_client.models_dir)

@@ -1,0 +1,47 @@
+"""The promoter's FastStream app: bus connected and streams bootstrapped in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import ContextRepo, FastStream
+from faststream.nats import NatsBroker
+
+from services.promoter.handlers import router
+from services.promoter.promotion import Promoter
+from services.promoter.settings import PromoterSettings, promoter_settings
+from shared.bus import connect, resolve_nats_url, server_list
+from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.streams import bootstrap
+
+log = logging.getLogger("codesift.promoter")
+
+
+def create_app(settings: PromoterSettings | None = None) -> FastStream:
+    settings = settings or promoter_settings()
+    catch_every_fetch_timeout()
+    broker = NatsBroker(
+        server_list(resolve_nats_url(settings)),
+        log_level=logging.DEBUG,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+    )
+    broker.include_router(router)
+
+    @asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        nc = await connect(settings, "promoter", reconnect=True)
+        js = await bootstrap(nc)
+        context.set_global("promoter", Promoter(settings, nc, js))
+        log.info(
+            "promoter ready (gate: >= %d triplets, MRR margin %.3f, Hit@5 tolerance %.3f)",
+            settings.promote_min_triplets,
+            settings.promote_mrr_margin,
+            settings.promote_hit5_tolerance,
+        )
+        yield
+        await nc.drain()
+
+    return FastStream(broker, lifespan=lifespan)

@@ -1,0 +1,157 @@
+"""The reranker page in real headless Chromium against the real stack, with seeded models.
+
+Two trained versions, their evaluations, the production pointer and a promotion decision are
+written where the trainer, evaluator and promoter keep them; the page must show them, draw them,
+and start jobs whose commands reach JetStream and whose progress it follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from shared import subjects
+from shared.schemas import ModelPointer, PromoteCommand, RollbackCommand
+from tests.integration.stack import Stack
+from tests.unit.gateway.reranker_seed import NEW, OLD, decision, evaluated, seed, trained
+from tests.unit.gateway.test_reranker import stored_commands
+
+pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
+JOB_STATE = re.compile(r"^(queued|running|succeeded|failed)$")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a loop of its own (Playwright's sync API holds this thread's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def nats_url(stack: Stack) -> str:
+    return str(json.loads((stack.data_dir / "stack.json").read_text())["nats_url"])
+
+
+@pytest.fixture(scope="module")
+def seeded(stack: Stack) -> Stack:
+    run(
+        seed(
+            nats_url(stack),
+            models=[
+                trained(
+                    OLD,
+                    "2026-01-01T12:00:00Z",
+                    {"golden": 80, "bootstrap": 40},
+                    [[1, 0.9], [5, 0.6], [10, 0.4]],
+                ),
+                trained(NEW, "2026-01-02T12:00:00Z", {"logs": 30}, [[1, 1.0], [8, 0.5]]),
+            ],
+            evaluations=[evaluated(OLD, 0.6, 0.8, None), evaluated(NEW, 0.52, 0.78, OLD)],
+            pointer=ModelPointer(version=OLD, sha256="a" * 64, promoted_at=1_767_268_800.0),
+            decisions=[
+                decision(NEW, {"triplets": True, "mrr_vs_production": False}, ["MRR below production"])
+            ],
+        )
+    )
+    return stack
+
+
+def stored(stack: Stack, job_id: str) -> list[tuple[str, Any]]:
+    return [(s, c) for s, c in run(stored_commands(nats_url(stack))) if c.job_id == job_id]
+
+
+def test_the_search_page_links_to_the_reranker_page(page: Page, seeded: Stack) -> None:
+    page.goto(seeded.url + "/")
+    page.get_by_test_id("reranker-link").click()
+    expect(page).to_have_url(seeded.url + "/reranker")
+    expect(page.get_by_test_id("search-link")).to_have_attribute("href", "/")
+
+
+def test_production_models_chart_and_loss_curve_are_shown(page: Page, seeded: Stack) -> None:
+    page.goto(seeded.url + "/reranker")
+
+    expect(page.get_by_test_id("production-version")).to_have_text(OLD, timeout=10_000)
+    expect(page.get_by_test_id("production-mrr")).to_have_text("0.600")
+    expect(page.get_by_test_id("production-hit5")).to_have_text("0.800")
+    expect(page.get_by_test_id("production-backend")).to_have_text("onnxruntime")
+    expect(page.get_by_test_id("replica")).to_have_count(1)  # the stack runs one search replica
+
+    rows = page.get_by_test_id("model")
+    expect(rows).to_have_count(2)
+    assert [r.get_attribute("data-version") for r in rows.all()] == [NEW, OLD]  # newest first
+    new, old = rows.nth(0), rows.nth(1)
+    expect(old.get_by_test_id("production-badge")).to_be_visible()
+    expect(new.get_by_test_id("production-badge")).to_have_count(0)
+    expect(new.get_by_test_id("model-mrr")).to_have_text("0.520")
+    expect(new.get_by_test_id("model-hit5")).to_have_text("0.780")
+    expect(new.get_by_test_id("model-triplets")).to_have_text("30")
+    expect(new.get_by_test_id("model-vs-production")).to_have_text("−0.030 [−0.080, +0.020]")
+    expect(new.get_by_test_id("model-gates")).to_have_text("failed: mrr_vs_production")
+    expect(old.get_by_test_id("model-vs-none")).to_have_text("+0.100 [+0.050, +0.150]")
+    expect(old.get_by_test_id("promote")).to_be_disabled()  # production already
+
+    chart = page.get_by_test_id("metrics-chart")
+    for series in ("mrr", "hit5", "none"):
+        points = chart.locator(f"[data-testid=chart-point][data-series={series}]")
+        expect(points).to_have_count(2)
+        assert [p.get_attribute("data-version") for p in points.all()] == [OLD, NEW]  # oldest to newest
+    mrr = chart.locator("[data-series=mrr]")
+    assert float(mrr.nth(0).get_attribute("cy") or 0) < float(mrr.nth(1).get_attribute("cy") or 0)
+
+    loss = page.get_by_test_id("loss-curve")
+    expect(loss).to_have_attribute("data-points", "2")  # the newest run is shown first
+    page.get_by_test_id("loss-model").select_option(OLD)
+    expect(loss).to_have_attribute("data-points", "3")
+    assert len((loss.get_attribute("points") or "").split()) == 3
+    expect(page.get_by_test_id("loss-summary")).to_contain_text("held-out MRR 0.400 → 0.610")
+
+
+def test_rollback_starts_a_job_whose_progress_is_shown(page: Page, seeded: Stack) -> None:
+    page.goto(seeded.url + "/reranker")
+    expect(page.get_by_test_id("production-version")).to_have_text(OLD, timeout=10_000)
+
+    page.get_by_test_id("rollback").click()
+
+    job = page.locator("[data-testid=job][data-kind=rollback]").first
+    expect(job).to_be_visible(timeout=10_000)
+    state = job.get_by_test_id("job-state")
+    expect(state).to_have_text(JOB_STATE)
+    job_id = job.get_attribute("data-job-id") or ""
+    assert stored(seeded, job_id) == [(subjects.CMD_ROLLBACK, RollbackCommand(job_id=job_id))]
+    if job.get_attribute("data-state") == "queued":  # no promoter took it (yet): the page says so
+        expect(job.get_by_test_id("job-message")).to_have_text("waiting for its service to take it")
+    expect(page.get_by_test_id("jobs")).to_have_attribute("aria-live", "polite")
+
+
+def test_promote_asks_for_confirmation_and_sends_force(page: Page, seeded: Stack) -> None:
+    page.goto(seeded.url + "/reranker")
+    new = page.locator(f"[data-testid=model][data-version='{NEW}']")
+    expect(new).to_be_visible(timeout=10_000)
+
+    new.get_by_test_id("promote").click()
+    dialog = page.get_by_test_id("promote-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.get_by_test_id("promote-warning")).to_be_hidden()
+    page.get_by_test_id("promote-force").check()
+    expect(page.get_by_test_id("promote-warning")).to_be_visible()
+    page.get_by_test_id("promote-cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("[data-testid=job][data-kind=promote]")).to_have_count(0)
+
+    new.get_by_test_id("promote").click()
+    page.get_by_test_id("promote-force").check()
+    page.get_by_test_id("promote-confirm").click()
+
+    job = page.locator("[data-testid=job][data-kind=promote]").first
+    expect(job).to_be_visible(timeout=10_000)
+    job_id = job.get_attribute("data-job-id") or ""
+    assert stored(seeded, job_id) == [
+        (subjects.CMD_PROMOTE, PromoteCommand(job_id=job_id, model=NEW, force=True))
+    ]
