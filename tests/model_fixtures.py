@@ -3,7 +3,7 @@
 Trained on the tiny corpus of tests/unit/trainer/tiny_corpus.py (max length 64, one epoch), exported
 to ONNX + int8 and published with its manifest, exactly as the trainer does. Use it with
 
-    from tests.model_fixtures import tiny_model  # noqa: F401  (the session fixture)
+    from tests.model_fixtures import tiny_model_fixture  # noqa: F401  (registers fixture `tiny_model`)
 
 and copy the directory (`install_model`) under the version name a test needs.
 """
@@ -46,7 +46,7 @@ def install_model(model_dir: Path, models_dir: Path, version: str) -> Path:
     return Path(shutil.copytree(model_dir, models_dir / version))
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", name="tiny_model")
+def tiny_model_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The directory of a real trained model, version TINY_VERSION (read-only: copy it to change it)."""
     return train_tiny_model(tmp_path_factory.mktemp("tiny-models"))

@@ -20,7 +20,15 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NotFoundError, ObjectNotFoundError
 
 from services.evaluator.errors import EvaluationError
-from shared.artifacts import VERSION_PREFIX, fetch_model, read_manifest, resolve_model_path, verify_manifest
+from shared.artifacts import (
+    VERSION_PREFIX,
+    ArtifactError,
+    ModelPathError,
+    fetch_model,
+    read_manifest,
+    resolve_model_path,
+    verify_manifest,
+)
 from shared.schemas import ModelPointer
 from shared.streams import Buckets
 
@@ -79,7 +87,10 @@ class ModelFinder:
         if not entry.value:
             return None
         pointer = _pointer.decode(entry.value)
-        return await self.named(pointer.version, pointer.sha256)
+        try:
+            return await self.named(pointer.version, pointer.sha256)
+        except (ArtifactError, EvaluationError, ModelPathError) as exc:
+            raise EvaluationError(f"production model {pointer.version}: {exc}") from None
 
     async def _stored_versions(self) -> set[str]:
         store = await self.js.object_store(Buckets.MODELS)

@@ -146,16 +146,14 @@ def catalog(
 
 
 def replica_model(replica: ReplicaInfo, production: str | None) -> ReplicaModel:
-    # The hot-reload fields are optional: a replica of an older build reports none of them.
-    version = getattr(replica, "reranker_version", None)
     return ReplicaModel(
         replica_id=replica.replica_id,
-        version=version,
-        loaded_at=getattr(replica, "reranker_loaded_at", None),
-        checked_at=getattr(replica, "reranker_checked_at", None),
-        error=getattr(replica, "reranker_error", None),
+        version=replica.reranker_version,
+        loaded_at=replica.reranker_loaded_at,
+        checked_at=replica.reranker_checked_at,
+        error=replica.reranker_error,
         reranker=replica.reranker,
-        serves_production=version == production,
+        serves_production=replica.reranker_version == production,
     )
 
 

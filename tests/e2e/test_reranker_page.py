@@ -117,17 +117,25 @@ def test_rollback_starts_a_job_whose_progress_is_shown(page: Page, seeded: Stack
     page.goto(seeded.url + "/reranker")
     expect(page.get_by_test_id("production-version")).to_have_text(OLD, timeout=10_000)
 
-    page.get_by_test_id("rollback").click()
+    with page.expect_response(lambda r: r.url.endswith("/api/reranker/rollback")) as answer:
+        page.get_by_test_id("rollback").click()
 
+    assert answer.value.status == 202 and answer.value.json()["state"] == "queued"
     job = page.locator("[data-testid=job][data-kind=rollback]").first
-    expect(job).to_be_visible(timeout=10_000)
-    state = job.get_by_test_id("job-state")
-    expect(state).to_have_text(JOB_STATE)
+    expect(job).to_be_visible()
+    expect(job.get_by_test_id("job-state")).to_have_text(JOB_STATE)
     job_id = job.get_attribute("data-job-id") or ""
+    assert job_id == answer.value.json()["job_id"]
     assert stored(seeded, job_id) == [(subjects.CMD_ROLLBACK, RollbackCommand(job_id=job_id))]
-    if job.get_attribute("data-state") == "queued":  # no promoter took it (yet): the page says so
-        expect(job.get_by_test_id("job-message")).to_have_text("waiting for its service to take it")
-    expect(page.get_by_test_id("jobs")).to_have_attribute("aria-live", "polite")
+    # the promoter rolls back to no reranker (OLD had no predecessor); the page follows the job to
+    # its end, shows the promoter's message and then what production is now
+    expect(job).to_have_attribute("data-state", "succeeded", timeout=15_000)
+    expect(job.get_by_test_id("job-state")).to_have_text("succeeded")
+    expect(job.get_by_test_id("job-message")).not_to_be_empty()
+    expect(page.get_by_test_id("production-version")).to_have_attribute("data-version", "", timeout=5_000)
+    expect(page.locator(f"[data-testid=model][data-version='{OLD}']")).to_have_attribute(
+        "data-production", "false"
+    )
 
 
 def test_promote_asks_for_confirmation_and_sends_force(page: Page, seeded: Stack) -> None:
@@ -155,3 +163,6 @@ def test_promote_asks_for_confirmation_and_sends_force(page: Page, seeded: Stack
     assert stored(seeded, job_id) == [
         (subjects.CMD_PROMOTE, PromoteCommand(job_id=job_id, model=NEW, force=True))
     ]
+    # whatever the promoter decides about a model it cannot fetch, the page shows how it ended
+    expect(job).to_have_attribute("data-state", re.compile(r"^(succeeded|failed)$"), timeout=15_000)
+    expect(job.get_by_test_id("job-message")).not_to_be_empty()

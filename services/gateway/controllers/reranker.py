@@ -41,6 +41,7 @@ class JobAccepted(msgspec.Struct):
     job_id: str
     kind: str
     state: str = "queued"
+    message: str = ""
 
 
 class JobsStatus(msgspec.Struct):
@@ -50,7 +51,7 @@ class JobsStatus(msgspec.Struct):
 
 async def _submit(jobs_client: JobsClient, command: Command) -> JobAccepted:
     queued = await jobs_client.submit(command)
-    return JobAccepted(command.job_id, command_kind(command), queued.state)
+    return JobAccepted(command.job_id, command_kind(command), queued.state, queued.message)
 
 
 _ERRORS = {

@@ -6,6 +6,7 @@ const POLL_MS = 500; // a job's state is read this often while it runs
 const POLL_RETRY_MS = 2000; // ... and this often while the gateway does not answer
 const RECENT_JOBS = 5; // jobs shown on load (those still running are followed)
 const FINAL = new Set(["succeeded", "failed"]);
+const RESULT_NOISE = new Set(["type", "timestamp", "job_id"]); // result fields the job card already says
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 const ui = {
@@ -223,7 +224,7 @@ function renderModel(model) {
     renderInterval(evaluation?.intervals?.none, "model-vs-none"),
     renderInterval(evaluation?.intervals?.production, "model-vs-production"),
     renderGates(model),
-    el("td", { className: "actions" }, evaluate, promote),
+    el("td", {}, el("div", { className: "actions" }, evaluate, promote)),
   );
 }
 
@@ -234,7 +235,9 @@ function renderInterval(interval, testid) {
   return el(
     "td",
     { className: `interval ${verdict}`, "data-testid": testid, title: "mean difference of MRR@10 [95% interval]" },
-    `${signed(interval.mean)} [${signed(interval.low)}, ${signed(interval.high)}]`,
+    el("span", { className: "mean" }, signed(interval.mean)),
+    " ",
+    el("span", { className: "ci" }, `[${signed(interval.low)}, ${signed(interval.high)}]`),
   );
 }
 
@@ -391,7 +394,8 @@ async function startJob(kind, url, body, button = null) {
   const answer = await api(url, { method: "POST", body });
   if (button) button.disabled = false;
   if (answer.status === 202 && answer.body) {
-    followJob({ job_id: answer.body.job_id, kind: answer.body.kind, state: answer.body.state, progress: 0, message: "" });
+    const { job_id, kind: accepted, state, message } = answer.body;
+    followJob({ job_id, kind: accepted, state, message, progress: 0 });
     return true;
   }
   const what = answer.status === 409 ? "is refused" : answer.status === 400 ? "has an invalid option" : "was not submitted";
@@ -472,14 +476,12 @@ function updateJob(item, job) {
   const bar = item.querySelector("progress");
   if (job.state === "queued") bar.removeAttribute("value"); // indeterminate: not started
   else bar.value = job.state === "succeeded" ? 1 : job.progress ?? 0;
-  const result = job.result ?? {};
-  const details = Object.entries(result)
-    .filter(([, value]) => value === null || typeof value !== "object")
-    .map(([key, value]) => `${key}: ${value}`)
+  const details = Object.entries(job.result ?? {})
+    .filter(([key, value]) => !RESULT_NOISE.has(key) && value !== null && typeof value !== "object")
+    .map(([key, value]) => `${key.replaceAll("_", " ")}: ${value}`)
     .join(", ");
-  const message = job.message || (job.state === "queued" ? "waiting for its service" : "");
   item.querySelector("[data-testid=job-message]").textContent =
-    FINAL.has(job.state) && details ? `${message} (${details})` : message;
+    FINAL.has(job.state) && details ? `${job.message} (${details})` : job.message;
   item.querySelector("[data-testid=job-note]").textContent = "";
 }
 

@@ -12,9 +12,11 @@ async def test_serves_the_reranker_page_with_its_controls(client: AsyncTestClien
     assert answer.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in answer.headers["content-security-policy"]
     page = answer.text
-    for control in ('data-testid="mine"', 'data-testid="train"', 'data-testid="rollback"', 'id="train-epochs"',
-                    'id="train-budget"', 'id="train-loss"', 'data-testid="promote-force"', 'id="loss-model"'):  # fmt: skip
-        assert control in page
+    controls = ("mine", "train", "rollback", "promote-force", "loss-model", "metrics-chart", "models-table")
+    for testid in controls:
+        assert f'data-testid="{testid}"' in page
+    for labelled in ("train-epochs", "train-budget", "train-loss", "mine-source", "eval-split"):
+        assert f'<label for="{labelled}">' in page and f'id="{labelled}"' in page
     assert 'aria-live="polite"' in page and 'role="alert"' in page
     for asset in ("/static/reranker.js", "/static/reranker.css", "/static/style.css"):
         assert asset in page
