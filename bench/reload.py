@@ -88,7 +88,13 @@ async def _client(nc: Client, stop: asyncio.Event, times: list[float], seen: Cou
 
 
 async def timed_swap(
-    nc: Client, js: JetStreamContext, kind: str, version: str | None, sha256: str | None, replicas: int, clients: int
+    nc: Client,
+    js: JetStreamContext,
+    kind: str,
+    version: str | None,
+    sha256: str | None,
+    replicas: int,
+    clients: int,
 ) -> Swap:
     stop, times, seen, failures = asyncio.Event(), [], Counter(), []
     load = [asyncio.create_task(_client(nc, stop, times, seen, failures)) for _ in range(clients)]
@@ -121,7 +127,8 @@ async def run(model_dir: Path, work: Path, replicas: int, swaps: int, clients: i
         results = []
         for version in announced:
             await announce_trained(nc, version, sha256)
-            await wait_for(nc, replicas, lambda info, v=version: info.reranker_prepared == v, timeout=180, poll=0.1)
+            prepared = lambda info, v=version: info.reranker_prepared == v  # noqa: E731
+            await wait_for(nc, replicas, prepared, timeout=180, poll=0.1)
             results.append(await timed_swap(nc, js, "announced", version, sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "rollback", announced[-2], sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "cold", cold, sha256, replicas, clients))
@@ -148,9 +155,10 @@ def table(results: list[Swap], replicas: int, clients: int, artifact_mb: float) 
         )
     announced = [r.seconds * 1000 for r in results if r.kind == "announced"]
     if announced:
+        failed, searches = sum(r.failed for r in results), sum(r.searches for r in results)
         lines.append(
             f"\nannounced swaps: median {statistics.median(announced):.0f} ms, max {max(announced):.0f} ms; "
-            f"failed searches in all swaps: {sum(r.failed for r in results)} of {sum(r.searches for r in results)}"
+            f"failed searches in all swaps: {failed} of {searches}"
         )
     return "\n".join(lines)
 

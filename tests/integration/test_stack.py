@@ -232,3 +232,17 @@ async def test_candidates_and_documents_for_the_trainer(stack: Stack):
         assert msgspec.json.decode(msg.data, type=DocumentsReply).error.field == "repo"
     finally:
         await nc.close()
+
+
+def test_services_die_with_a_killed_supervisor(tmp_path: Path):
+    s = Stack(tmp_path / "data", replicas=1)
+    try:
+        s.wait_ready()
+        children = psutil.Process(s.process.pid).children(recursive=True)
+        assert children
+        s.process.kill()  # SIGKILL: the supervisor cannot stop them itself
+        s.process.wait()
+        gone, alive = psutil.wait_procs(children, timeout=20)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        s.stop()
