@@ -133,6 +133,7 @@ class Supervisor:
             self.services.append(Service(f"search-{i}", [py, "-m", "services.search", "replica"], env))
         self.services.append(Service("telemetry", [py, "-m", "services.telemetry"], base))
         self.services.append(Service("trainer", [py, "-m", "services.trainer"], base))
+        self.services.append(Service("evaluator", [py, "-m", "services.evaluator"], base))
         self.services.append(Service("promoter", [py, "-m", "services.promoter"], base))
         self.services.append(Service("gateway", [py, "-m", "services.gateway"], base))
 

@@ -2,12 +2,13 @@
 
 A model directory (`cross-encoder-codesift-YYYYMMDD-HHMMSS/`) holds `model.onnx`, `model.int8.onnx`,
 tokenizer files and `manifest.json`, which records the sha256 of every other file. The trainer
-writes it; the object store `models` carries it as one tar.gz; search replicas and the evaluator
+writes it; the object store `models` carries it as one tar archive; search replicas and the evaluator
 download it, check the archive's sha256, unpack it atomically and verify every file before use.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -107,9 +108,9 @@ def verify_manifest(directory: Path) -> dict[str, Any]:
 
 
 def archive(directory: Path) -> bytes:
-    """The artifact as one tar.gz with its files at the top level."""
+    """The artifact as one tar archive with its files at the top level."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:  # ONNX weights barely compress: no gzip
         for path in sorted(directory.iterdir()):
             if path.is_file():
                 tar.add(path, arcname=path.name)
@@ -123,7 +124,7 @@ def unpack(data: bytes, sha256: str, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
             tar.extractall(staging, filter="data")
         verify_manifest(staging)
         if target.exists():
@@ -137,8 +138,8 @@ def unpack(data: bytes, sha256: str, target: Path) -> Path:
 
 async def put_model(js: JetStreamContext, directory: Path) -> str:
     """Upload a verified model directory to the object store `models`; returns the archive's sha256."""
-    verify_manifest(directory)
-    data = archive(directory)
+    await asyncio.to_thread(verify_manifest, directory)
+    data = await asyncio.to_thread(archive, directory)
     store = await js.object_store(Buckets.MODELS)
     await store.put(directory.name, data)
     return hashlib.sha256(data).hexdigest()
@@ -154,5 +155,8 @@ async def fetch_model(js: JetStreamContext, version: str, sha256: str, cache_dir
         except ArtifactError:
             shutil.rmtree(target, ignore_errors=True)
     store = await js.object_store(Buckets.MODELS)
-    result = await store.get(version)
-    return unpack(result.data or b"", sha256, target)
+    # Into a buffer: without `writeinto`, nats-py appends chunk after chunk to one bytes object,
+    # copying it every time (a 137 MB artifact took 39 s to download instead of 2.5 s).
+    buffer = io.BytesIO()
+    await store.get(version, writeinto=buffer)
+    return unpack(buffer.getvalue(), sha256, target)

@@ -7,6 +7,7 @@ and fetch the snapshot, so a replica started late needs no broadcast and no shar
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 
 from nats.js import JetStreamContext
@@ -48,8 +49,9 @@ async def current_pointer(js: JetStreamContext) -> IndexUpdated | None:
 
 async def fetch_snapshot(js: JetStreamContext, pointer: IndexUpdated) -> bytes:
     store = await js.object_store(Buckets.INDEXES)
-    result = await store.get(pointer.version)
-    data = result.data or b""
+    buffer = io.BytesIO()  # writeinto: nats-py otherwise copies the whole buffer on every chunk
+    await store.get(pointer.version, writeinto=buffer)
+    data = buffer.getvalue()
     if hashlib.sha256(data).hexdigest() != pointer.sha256:
         raise SnapshotError(f"index snapshot {pointer.version} does not match its sha256; not loaded")
     return data
