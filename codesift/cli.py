@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=None, help="HTTP port of the gateway (default 8012)")
     up.add_argument("--replicas", type=int, default=2, help="search replicas (default 2)")
     up.add_argument("--index", action="append", default=[], metavar="[NAME=]PATH", help="index these once up")
+    up.add_argument(
+        "--golden", type=Path, default=None, help="golden questions the trainer and evaluator use (golden.json)"
+    )
 
     ix = sub.add_parser("index", help="index a repository (replaces its previous chunks)")
     ix.add_argument("path", type=Path)
@@ -119,6 +123,10 @@ async def dispatch(args: argparse.Namespace) -> int:
         if args.replicas < 1:
             return commands.fail("--replicas must be at least 1")
         port = args.port if args.port is not None else settings.http_port
+        if args.golden is not None:
+            if not args.golden.is_file():
+                return commands.fail(f"--golden: {args.golden} is not a file")
+            os.environ["CODESIFT_GOLDEN_PATH"] = str(args.golden.resolve())
         return await up(settings.data_dir, port, args.replicas, [parse_index_spec(s) for s in args.index])
     if args.command == "index":
         return await commands.index_repository(args.path, args.name, args.data_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import msgspec
@@ -20,9 +21,7 @@ async def run_command(promoter: Promoter, command: PromoteCommand | RollbackComm
     await reporter.report("running", 0.0, f"{kind} started")
     try:
         if isinstance(command, PromoteCommand):
-            decision = await promoter.promote(
-                command.model, command.job_id, force=command.force, min_triplets=command.min_triplets
-            )
+            decision = await _promote_retrying(promoter, command)
             if decision is None:
                 version = model_version(promoter.settings.models, command.model)
                 await reporter.report(
@@ -36,10 +35,28 @@ async def run_command(promoter: Promoter, command: PromoteCommand | RollbackComm
         return
     except Exception as exc:
         log.exception("%s job %s failed", kind, command.job_id)
-        await reporter.report("failed", 0.0, str(exc) or type(exc).__name__)
+        await reporter.report("failed", 0.0, f"{type(exc).__name__}: {exc}")
         return
     state = "succeeded" if decision.promoted else "failed"
     await reporter.report(state, 1.0, summary(decision), msgspec.to_builtins(decision))
+
+
+async def _promote_retrying(promoter: Promoter, command: PromoteCommand, attempts: int = 3):
+    """A promotion is safe to repeat (the pointer is written with compare-and-set), so a transient
+    bus error (a JetStream API answer lost while the server is busy) is retried before failing."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await promoter.promote(
+                command.model, command.job_id, force=command.force, min_triplets=command.min_triplets
+            )
+        except PromotionError:
+            raise
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("promote %s: attempt %d failed (%r); retrying", command.model, attempt, exc)
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def summary(decision: PromotionDecision) -> str:

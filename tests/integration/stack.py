@@ -38,6 +38,7 @@ def codesift(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.Com
 
 class Stack:
     def __init__(self, data_dir: Path, replicas: int = 2, extra: tuple[str, ...] = ()):
+        """`extra`: more `codesift up` options (e.g. ("--golden", path))."""
         self.data_dir = data_dir
         self.port = free_port()
         self.replicas = replicas

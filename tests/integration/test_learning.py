@@ -22,12 +22,12 @@ TINY = ("--epochs", "1", "--max-length", "64", "--batch-size", "8", "--time-budg
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    s = Stack(tmp_path_factory.mktemp("learning") / "data", replicas=1)
+    s = Stack(tmp_path_factory.mktemp("learning") / "data", replicas=2, extra=("--golden", str(GOLDEN)))
     try:
         s.wait_ready()
         done = codesift("index", str(FIXTURE_REPO), "--name", "sample", data_dir=s.data_dir)
-        assert done.returncode == 0, done.stdout + done.stderr
-        s.wait_replicas(1)
+        assert done.returncode == 0, done.stdout + done.stderr + stack.output()[-4000:]
+        s.wait_replicas(2)
         yield s
     finally:
         s.stop()
@@ -95,6 +95,75 @@ def test_feedback_then_mine_then_train_makes_a_verified_model(stack: Stack):
     assert "succeeded" in status_out.stdout
     logs = codesift("logs", data_dir=stack.data_dir)
     assert logs.returncode == 0 and "train" in logs.stdout
+
+
+def wait_job(stack: Stack, kind: str, timeout: float = 180) -> dict:
+    """The newest job of `kind` once it has ended (from /api/reranker/status)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = [j for j in stack.get("/api/reranker/status")[1]["jobs"] if j["kind"] == kind]
+        if jobs and jobs[0]["state"] in ("succeeded", "failed"):
+            return jobs[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no {kind} job ended: {stack.output()[-3000:]}")
+
+
+def test_trained_model_is_evaluated_gated_then_forced_served_by_both_replicas_and_rolled_back(stack: Stack):
+    """The loop after `codesift train`: evaluated by itself; promoted only through the gates."""
+    version = sorted(p.name for p in (stack.data_dir / "models").iterdir() if p.name.startswith("cross"))[-1]
+    evaluation = wait_job(stack, "evaluate")
+    assert evaluation["state"] == "succeeded", evaluation["message"]
+    latest = stack.get("/api/reranker/eval/latest")[1]
+    assert latest["version"] == version
+    assert set(latest["metrics"]) >= {"mrr", "hit_at_1", "hit_at_3", "hit_at_5", "hit_at_10", "ndcg_at_10"}
+    assert "none" in latest["baselines"] and "none" in latest["intervals"]
+    info = stack.get("/api/reranker/info")[1]
+    interval_low = latest["intervals"]["none"]["low"]
+    if interval_low <= 0:  # a model that does not beat no reranker is not promoted by itself
+        time.sleep(2)
+        assert info["production"] is None or info["production"]["version"] != version
+
+    # promote by hand past the gates: every replica serves it, searches during the swap all succeed
+    codes: list[int] = []
+    import threading
+
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            codes.append(stack.get("/api/search?q=password+hashing&k=5")[0])
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        done = codesift("promote", "--model", version, "--force", data_dir=stack.data_dir)
+        assert done.returncode == 0, done.stdout + done.stderr + stack.output()[-4000:]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            replicas = stack.health()["replicas"]
+            if len(replicas) == 2 and all(r.get("reranker_version") == version for r in replicas):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"replicas did not load {version}: {stack.health()}")
+        time.sleep(1)
+    finally:
+        stop.set()
+        worker.join()
+    assert codes and set(codes) == {200}, codes
+    body = stack.get("/api/search?q=password+hashing&k=5")[1]
+    assert version in body["reranker"]
+    info = codesift("info", data_dir=stack.data_dir)
+    assert version in info.stdout
+
+    rolled = codesift("rollback", data_dir=stack.data_dir)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(not r.get("reranker_version") for r in stack.health()["replicas"]):
+            break
+        time.sleep(0.1)
+    assert stack.get("/api/search?q=password+hashing&k=5")[1]["reranker"].startswith("none")
 
 
 def test_bad_train_options_are_refused_before_anything_is_sent(stack: Stack):
