@@ -11,7 +11,8 @@ version. Kinds of swap:
 
 - announced: the model was announced by `codesift.model.trained` first (the trainer always does),
   so every replica had it downloaded, verified and warmed before the promotion;
-- rollback: a version served before, still in the replicas' disk cache, not in memory;
+- rollback: back to the version served before (replicas keep it warm);
+- on disk: a version served earlier, in the replicas' disk cache only (verified and loaded again);
 - cold: a version no replica has seen: downloaded from the object store during the swap;
 - none: back to no reranker.
 """
@@ -131,6 +132,7 @@ async def run(model_dir: Path, work: Path, replicas: int, swaps: int, clients: i
             await wait_for(nc, replicas, prepared, timeout=180, poll=0.1)
             results.append(await timed_swap(nc, js, "announced", version, sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "rollback", announced[-2], sha256, replicas, clients))
+        results.append(await timed_swap(nc, js, "on disk", announced[-3], sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "cold", cold, sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "none", None, None, replicas, clients))
         return results
@@ -166,7 +168,7 @@ def table(results: list[Swap], replicas: int, clients: int, artifact_mb: float) 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replicas", type=int, default=3)
-    parser.add_argument("--swaps", type=int, default=5, help="announced swaps (at least 2)")
+    parser.add_argument("--swaps", type=int, default=5, help="announced swaps (at least 3)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent searching clients")
     parser.add_argument("--model", type=Path, help="a model artifact directory (default: train the tiny one)")
     args = parser.parse_args(argv)
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         model_dir = args.model or train_tiny_model(work / "models")
         artifact_mb = sum(p.stat().st_size for p in model_dir.iterdir()) / 1e6
-        results = asyncio.run(run(model_dir, work, args.replicas, max(2, args.swaps), args.clients))
+        results = asyncio.run(run(model_dir, work, args.replicas, max(3, args.swaps), args.clients))
     print(f"\n## codesift hot reload ({os.cpu_count()} CPUs)\n")
     print(table(results, args.replicas, args.clients, artifact_mb))
 

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--replicas", type=int, default=2, help="search replicas (default 2)")
     up.add_argument("--index", action="append", default=[], metavar="[NAME=]PATH", help="index these once up")
     up.add_argument(
-        "--golden", type=Path, default=None, help="golden questions the trainer and evaluator use (golden.json)"
+        "--golden", type=Path, default=None, help="golden questions for the trainer and evaluator"
     )
 
     ix = sub.add_parser("index", help="index a repository (replaces its previous chunks)")

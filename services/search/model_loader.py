@@ -8,7 +8,8 @@ reports why. Changes are applied one at a time, reading the pointer under the sa
 slow load can never overwrite a newer decision.
 
 Downloading a full artifact takes seconds, so a replica prepares each newly trained model as
-soon as `codesift.model.trained` announces it: when that model is promoted, the swap is a lookup.
+soon as `codesift.model.trained` announces it, and keeps the model it served before the current
+one: promoting the announced model and rolling back are both a lookup, not a load.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class RerankerLoader:
         self._lock = asyncio.Lock()
         self._loads: dict[Key, asyncio.Task[LoadedReranker]] = {}  # at most one: the latest asked for
         self._refused: set[Key] = set()  # artifacts that failed verification: the poll does not retry
+        self._previous: LoadedReranker | None = None  # served before the current one: a rollback is instant
 
     # ------------------------------------------------------------------ entry points
 
@@ -125,6 +127,7 @@ class RerankerLoader:
         if key is None:
             if current is not None:
                 self.replica.swap_reranker(None)
+                self._previous = current
                 log.info("%s serves no reranker (was %s)", self.replica.replica_id, current.version)
             return
         if current is not None and (current.version, current.sha256) == key:
@@ -138,6 +141,8 @@ class RerankerLoader:
             self._failed(key[0], str(exc) or type(exc).__name__)
             return
         self.replica.swap_reranker(loaded)
+        if current is not None:
+            self._previous = current
         if self._loads.pop(key, None) is not None:  # served now: the replica holds it, nothing else
             self.replica.reranker_prepared = None
         seconds = time.perf_counter() - began
@@ -155,6 +160,9 @@ class RerankerLoader:
 
     async def _load(self, key: Key) -> LoadedReranker:
         """One load per artifact at a time: a promotion during the prepare of the same model waits for it."""
+        previous = self._previous
+        if previous is not None and (previous.version, previous.sha256) == key:
+            return previous
         task = self._loads.get(key)
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
             task = asyncio.create_task(self._build(*key))
@@ -164,15 +172,17 @@ class RerankerLoader:
 
     async def _build(self, version: str, sha256: str) -> LoadedReranker:
         directory = await fetch_artifact(self.js, version, sha256, self.cache_dir)
-        return await asyncio.to_thread(
-            build_reranker, directory, version, sha256, self.settings.reranker_max_length
-        )
+        return await asyncio.to_thread(build_reranker, directory, version, sha256, *self._scoring)
+
+    @property
+    def _scoring(self) -> tuple[int | None, int]:
+        return self.settings.reranker_max_length, self.settings.reranker_batch_size
 
     def _local_model(self) -> LoadedReranker:
         path = Path(self.settings.reranker_model_path).expanduser()
         try:
             verify_manifest(path)
             version = str(read_manifest(path).get("version") or path.name)
-            return build_reranker(path, version, None, self.settings.reranker_max_length)
+            return build_reranker(path, version, None, *self._scoring)
         except Exception as exc:
             raise RerankerConfigError(f"CODESIFT_RERANKER_MODEL_PATH={path}: {exc}") from None

@@ -67,6 +67,7 @@ class Replica:
         self.started_at = time.time()
         self.loaded: Loaded | None = None
         self.reranker: LoadedReranker | None = None
+        self.reranker_since: float | None = None  # when the reranker served now was swapped in
         self.reranker_error: str | None = None  # why the last model change failed (the old one serves)
         self.reranker_checked_at: float | None = None  # last look at the production pointer
         self.reranker_prepared: str | None = None  # a trained model loaded and warmed, not served yet
@@ -79,6 +80,7 @@ class Replica:
 
     def swap_reranker(self, reranker: LoadedReranker | None) -> None:
         self.reranker = reranker
+        self.reranker_since = time.time() if reranker else None
         self.reranker_error = None
 
     def reranker_label(self) -> str:
@@ -97,7 +99,7 @@ class Replica:
             started_at=self.started_at,
             pid=os.getpid(),
             reranker_version=reranker.version if reranker else None,
-            reranker_loaded_at=reranker.loaded_at if reranker else None,
+            reranker_loaded_at=self.reranker_since if reranker else None,
             reranker_error=self.reranker_error,
             reranker_checked_at=self.reranker_checked_at,
             reranker_prepared=self.reranker_prepared,

@@ -1,15 +1,15 @@
 """The reranker a replica serves: a cross-encoder whose ranking is blended with the fusion ranking.
 
-The cross-encoder scores the first `top_n` fusion candidates (the scorer pads each length-sorted
-batch to its own longest pair) and `shared.blend` fuses its ranking with the fusion ranking by
-reciprocal rank, the same function the evaluator measures. A `LoadedReranker` never changes after
-it is built: the replica swaps it by assigning one attribute, and a request that already holds
-one finishes on it.
+The cross-encoder scores the first `top_n` fusion candidates (in length-sorted batches of
+CODESIFT_RERANKER_BATCH_SIZE pairs, each padded to its longest; by default one pair at a time,
+whose int8 score then never depends on its neighbours) and `shared.blend` fuses its ranking with
+the fusion ranking by reciprocal rank, the same function the evaluator measures. A
+`LoadedReranker` never changes after it is built: the replica swaps it by assigning one attribute,
+and a request that already holds one finishes on it.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,6 @@ class LoadedReranker:
     version: str
     sha256: str | None  # of the artifact archive in the object store; None for a local directory
     scorer: CrossEncoderScorer
-    loaded_at: float  # when it was built, seconds since the epoch
 
     @property
     def label(self) -> str:
@@ -39,12 +38,12 @@ class LoadedReranker:
 
 
 def build_reranker(
-    model_dir: Path, version: str, sha256: str | None, max_length: int | None = None
+    model_dir: Path, version: str, sha256: str | None, max_length: int | None = None, batch_size: int = 1
 ) -> LoadedReranker:
     """Open the int8 model of a verified directory and warm it; CPU work, call it from a thread."""
-    scorer = CrossEncoderScorer(model_dir, quantized=True, max_length=max_length)
+    scorer = CrossEncoderScorer(model_dir, quantized=True, max_length=max_length, batch_size=batch_size)
     scorer.score_pairs(WARM_PAIRS)
-    return LoadedReranker(version=version, sha256=sha256, scorer=scorer, loaded_at=time.time())
+    return LoadedReranker(version=version, sha256=sha256, scorer=scorer)
 
 
 def rerank(

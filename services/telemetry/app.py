@@ -10,13 +10,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from faststream import ContextRepo, FastStream
 from faststream.nats import NatsBroker
 
-from shared.fetch_timeouts import catch_every_fetch_timeout
 from services.telemetry.handlers import ensure_consumer, feedback_router
 from services.telemetry.joining import ImpressionJoiner
 from services.telemetry.log_writer import LogWriter
 from services.telemetry.recording import FeedbackRecorder
 from services.telemetry.settings import TelemetrySettings, log_file, telemetry_settings
 from shared.bus import connect, resolve_nats_url, server_list
+from shared.fetch_timeouts import catch_every_fetch_timeout
 from shared.streams import bootstrap
 
 log = logging.getLogger("codesift.telemetry")

@@ -14,6 +14,7 @@ import pytest
 
 from services.search.replica import NO_RERANKER
 from services.search.reranking import BLEND
+from services.search.settings import SearchSettings
 from shared import subjects
 from shared.artifacts import VERSION_PREFIX
 from shared.blend import blend
@@ -171,7 +172,9 @@ async def test_what_is_served_is_the_blend_of_fusion_and_the_model(bus, cluster,
     query = "where is the password hashed"
     reply = await search(nc, query, k=10)
     candidates = await fusion_candidates(nc, query, k=20)
-    scores = CrossEncoderScorer(tiny_model, quantized=True).score(query, [c.text for c in candidates])
+    served = SearchSettings()  # the replicas' scoring configuration: int8, pairs one at a time
+    scorer = CrossEncoderScorer(tiny_model, quantized=True, batch_size=served.reranker_batch_size)
+    scores = scorer.score(query, [c.text for c in candidates])
     order = blend(list(range(len(candidates))), scores, top_n=20)
     expected = [candidates[i].doc_id for i in order[:10]]
     assert expected != [c.doc_id for c in candidates[:10]]  # the model moves something

@@ -242,7 +242,7 @@ def test_services_die_with_a_killed_supervisor(tmp_path: Path):
         assert children
         s.process.kill()  # SIGKILL: the supervisor cannot stop them itself
         s.process.wait()
-        gone, alive = psutil.wait_procs(children, timeout=20)
+        _, alive = psutil.wait_procs(children, timeout=20)
         assert not alive, [p.cmdline() for p in alive]
     finally:
         s.stop()

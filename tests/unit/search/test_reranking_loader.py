@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from services.search.reranking import LoadedReranker
 from services.search.settings import SearchSettings
 from shared.artifacts import MANIFEST, ArtifactError, file_hashes
 from shared.schemas import ModelPointer
+from shared.settings import SettingsError, from_env
 
 
 class Builds:
@@ -33,7 +35,7 @@ class Builds:
             await self.holds[version].wait()
         if version in self.failures:
             raise self.failures[version]
-        return LoadedReranker(version=version, sha256=sha256, scorer=None, loaded_at=time.time())  # type: ignore[arg-type]
+        return LoadedReranker(version=version, sha256=sha256, scorer=None)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -80,6 +82,17 @@ async def test_a_failed_load_keeps_the_old_model_and_reports_why(monkeypatch):
     assert info.reranker_error.startswith("v2: ") and "sha256" in info.reranker_error
     await loader.updated("v3", "c" * 64)
     assert served(loader) == "v3" and loader.replica.info().reranker_error is None
+
+
+async def test_a_rollback_to_the_model_served_before_needs_no_load(monkeypatch):
+    loader, builds = make_loader(monkeypatch)
+    await loader.updated("v1", "a" * 64)
+    await loader.updated("v2", "b" * 64)
+    await loader.updated("v1", "a" * 64)
+    assert served(loader) == "v1" and builds.calls == ["v1", "v2"]
+    await loader.updated(None, None)
+    await loader.updated("v1", "a" * 64)
+    assert served(loader) == "v1" and builds.calls == ["v1", "v2"]
 
 
 async def test_an_update_without_a_sha256_is_refused(monkeypatch):
@@ -146,6 +159,8 @@ async def test_the_poll_runs_every_reload_interval(monkeypatch, pointer):
             await asyncio.sleep(0.02)
     finally:
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     assert served(loader) == "v1"
 
 
@@ -159,8 +174,8 @@ def write_model(directory: Path, version: str) -> Path:
 async def test_a_local_model_path_is_served_and_not_replaced(monkeypatch, tmp_path, pointer):
     path = write_model(tmp_path / "offline", "cross-encoder-codesift-20260101-000000")
 
-    def build(model_dir, version, sha256, max_length=None):
-        return LoadedReranker(version=version, sha256=sha256, scorer=None, loaded_at=1.0)  # type: ignore[arg-type]
+    def build(model_dir, version, sha256, max_length=None, batch_size=1):
+        return LoadedReranker(version=version, sha256=sha256, scorer=None)  # type: ignore[arg-type]
 
     monkeypatch.setattr(model_loader, "build_reranker", build)
     loader, builds = make_loader(monkeypatch, reranker_model_path=str(path))
@@ -181,3 +196,24 @@ async def test_a_bad_local_model_path_fails_start_up_naming_the_variable(monkeyp
     loader, _ = make_loader(monkeypatch, reranker_model_path=str(path))
     with pytest.raises(RerankerConfigError, match=f"CODESIFT_RERANKER_MODEL_PATH={path}: "):
         await loader.start()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("CODESIFT_RERANKER_BACKEND", "torch", "Invalid enum value 'torch'"),
+        ("CODESIFT_RERANKER_TOPN", "0", "Expected `int` >= 1"),
+        ("CODESIFT_RERANKER_MAX_LENGTH", "4096", "Expected `int` <= 512"),
+        ("CODESIFT_RERANKER_RELOAD_INTERVAL", "0", "Expected `float` > 0"),
+    ],
+)
+def test_a_bad_reranker_setting_fails_naming_the_variable(variable, value, complaint):
+    with pytest.raises(SettingsError, match=f"{variable}='{value}': {re.escape(complaint)}"):
+        from_env(SearchSettings, {variable: value})
+
+
+def test_reranker_settings_default_to_the_served_configuration():
+    served = from_env(SearchSettings, {"CODESIFT_RERANKER_MAX_LENGTH": "128"})
+    assert served.reranker_backend == "onnxruntime" and served.reranker_max_length == 128
+    assert served.reranker_topn == 20
+    assert (served.reranker_reload_interval, served.reranker_cache_size) == (60.0, 50_000)
