@@ -169,4 +169,5 @@ def test_switching_embedder_reembeds_every_repository(tmp_path):
     assert stats.embedded == stats.chunks  # this repository: all new
     first_texts = {embed_text(c) for c in index.chunks if c.repo == "first"}
     assert first_texts <= set(new.texts)  # the other repository was re-embedded by the new model
-    assert all(k == embed_key(embed_text(c), "model-b") for c, k in zip(index.chunks, index.embed_keys, strict=True))
+    pairs = zip(index.chunks, index.embed_keys, strict=True)
+    assert all(k == embed_key(embed_text(c), "model-b") for c, k in pairs)
