@@ -160,7 +160,11 @@ class Evaluator:
 
     def _served(self, model: Model) -> Ranker:
         """The model as a replica serves it: int8 ONNX, the replicas' top-N and max length."""
-        scorer = CrossEncoderScorer(model.path, quantized=True, max_length=self.settings.reranker_max_length)
+        # one pair per batch, as replicas score: int8 activations are quantized per batch, so a
+        # pair's score depends on its batch-mates otherwise (up to 5e-3), and eval must match serving
+        scorer = CrossEncoderScorer(
+            model.path, quantized=True, max_length=self.settings.reranker_max_length, batch_size=1
+        )
         return served(scorer, self.settings.reranker_topn)
 
 
