@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from faststream import ContextRepo, FastStream
-from faststream.nats import NatsBroker
 
 from services.promoter.handlers import router
 from services.promoter.promotion import Promoter
 from services.promoter.settings import PromoterSettings, promoter_settings
-from shared.bus import connect, resolve_nats_url, server_list
-from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.bus import connect
+from shared.service import make_broker
 from shared.streams import bootstrap
 
 log = logging.getLogger("codesift.promoter")
@@ -21,13 +20,7 @@ log = logging.getLogger("codesift.promoter")
 
 def create_app(settings: PromoterSettings | None = None) -> FastStream:
     settings = settings or promoter_settings()
-    catch_every_fetch_timeout()
-    broker = NatsBroker(
-        server_list(resolve_nats_url(settings)),
-        log_level=logging.DEBUG,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-    )
+    broker = make_broker(settings)
     broker.include_router(router)
 
     @asynccontextmanager

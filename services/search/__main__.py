@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
+import sys
 
 from services.search.app import create_indexer_app, create_replica_app
+from shared.service import run_service
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m services.search")
     parser.add_argument("role", choices=["replica", "indexer"], nargs="?", default="replica")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_replica_app() if args.role == "replica" else create_indexer_app()
-    asyncio.run(app.run())
+    create = create_replica_app if args.role == "replica" else create_indexer_app
+    return run_service(f"search {args.role}", create)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import nats
 from faststream import ContextRepo, FastStream
-from faststream.nats import NatsBroker
 
 from services.search.embedding import Embedder
 from services.search.handlers import indexer_router, load_index, replica_router
@@ -21,7 +20,7 @@ from services.search.replica import Replica
 from services.search.settings import SearchSettings, search_settings
 from services.search.snapshots import current_pointer
 from shared.bus import resolve_nats_url, server_list
-from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.service import make_broker
 from shared.streams import bootstrap
 
 log = logging.getLogger("codesift.search")
@@ -59,19 +58,9 @@ def load_embedder(settings: SearchSettings) -> Embedder:
     )
 
 
-def _broker(settings: SearchSettings) -> NatsBroker:
-    catch_every_fetch_timeout()
-    return NatsBroker(
-        server_list(resolve_nats_url(settings)),
-        log_level=logging.DEBUG,  # per-message lines only when debugging
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-    )
-
-
 def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
     settings = settings or search_settings()
-    broker = _broker(settings)
+    broker = make_broker(settings)
     broker.include_router(replica_router)
 
     @asynccontextmanager
@@ -101,7 +90,7 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
 
 def create_indexer_app(settings: SearchSettings | None = None) -> FastStream:
     settings = settings or search_settings()
-    broker = _broker(settings)
+    broker = make_broker(settings)
     broker.include_router(indexer_router)
 
     @asynccontextmanager

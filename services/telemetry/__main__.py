@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import sys
 
 from services.telemetry.app import create_app
-from shared.bus import StackNotRunning
-from shared.settings import SettingsError
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        app = create_app()
-        asyncio.run(app.run())
-    except (StackNotRunning, SettingsError) as exc:
-        raise SystemExit(f"telemetry: {exc}") from None
-
+from shared.service import run_service
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_service("telemetry", create_app))

@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from faststream import ContextRepo, FastStream
-from faststream.nats import NatsBroker
 
 from services.telemetry.handlers import ensure_consumer, feedback_router
 from services.telemetry.joining import ImpressionJoiner
 from services.telemetry.log_writer import LogWriter
 from services.telemetry.recording import FeedbackRecorder
 from services.telemetry.settings import TelemetrySettings, log_file, telemetry_settings
-from shared.bus import connect, resolve_nats_url, server_list
-from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.bus import connect
+from shared.service import make_broker
 from shared.streams import bootstrap
 
 log = logging.getLogger("codesift.telemetry")
@@ -24,13 +23,7 @@ log = logging.getLogger("codesift.telemetry")
 
 def create_app(settings: TelemetrySettings | None = None) -> FastStream:
     settings = settings or telemetry_settings()
-    catch_every_fetch_timeout()
-    broker = NatsBroker(
-        server_list(resolve_nats_url(settings)),
-        log_level=logging.DEBUG,  # per-message lines only when debugging
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-    )
+    broker = make_broker(settings)
     broker.include_router(feedback_router(settings))
 
     @asynccontextmanager

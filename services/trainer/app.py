@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from faststream import ContextRepo, FastStream
-from faststream.nats import NatsBroker
 
 from services.trainer import jobs
 from services.trainer.handlers import router
 from services.trainer.pipeline import Trainer
 from services.trainer.settings import TrainerSettings, trainer_settings
-from shared.bus import connect, resolve_nats_url, server_list
-from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.bus import connect
+from shared.service import make_broker
 from shared.streams import bootstrap
 
 log = logging.getLogger("codesift.trainer")
@@ -22,13 +21,7 @@ log = logging.getLogger("codesift.trainer")
 
 def create_app(settings: TrainerSettings | None = None) -> FastStream:
     settings = settings or trainer_settings()
-    catch_every_fetch_timeout()
-    broker = NatsBroker(
-        server_list(resolve_nats_url(settings)),
-        log_level=logging.DEBUG,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-    )
+    broker = make_broker(settings)
     broker.include_router(router)
 
     @asynccontextmanager

@@ -1,0 +1,38 @@
+"""What every FastStream service does the same way: its broker, and its `python -m` entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+
+from faststream import FastStream
+from faststream.nats import NatsBroker
+
+from shared.bus import StackNotRunning, resolve_nats_url, server_list
+from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.settings import Settings, SettingsError
+
+
+def make_broker(settings: Settings) -> NatsBroker:
+    """A broker that reconnects for ever (nats-server restarts) and logs per message only in debug."""
+    catch_every_fetch_timeout()
+    return NatsBroker(
+        server_list(resolve_nats_url(settings)),
+        log_level=logging.DEBUG,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+    )
+
+
+def run_service(name: str, create_app: Callable[[], FastStream]) -> int:
+    """Run a service until SIGTERM; a bad setting or no stack ends it with one line, exit code 1."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+    try:
+        asyncio.run(create_app().run())
+    except (SettingsError, StackNotRunning) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    return 0
