@@ -63,11 +63,16 @@ def nats_server_binary() -> str:
 
 
 def die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the supervisor dies, even by SIGKILL (Linux)."""
+    """In the child, before exec: SIGKILL when the supervisor dies without stopping it (Linux).
+
+    SIGKILL, not SIGTERM: nats-server dies with the supervisor too, and a service still starting
+    up would wait for it for ever. Every service is safe to kill: the telemetry log is fsynced
+    before a message is acknowledged, and a killed trainer's job is marked failed on restart.
+    """
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: children outlive a killed supervisor, as before
 
