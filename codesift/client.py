@@ -11,7 +11,7 @@ from nats.aio.client import Client
 
 from shared import subjects
 from shared.bus import StackNotRunning, connect, gather, request
-from shared.jobs import job_state
+from shared.jobs import job_state, list_jobs
 from shared.schemas import (
     JOB_STATES_FINAL,
     AnyCommand,
@@ -24,7 +24,7 @@ from shared.schemas import (
     event_decoder,
 )
 from shared.settings import Settings
-from shared.streams import Buckets, bootstrap
+from shared.streams import bootstrap
 
 _reply_decoder = msgspec.json.Decoder(SearchReply)
 _info_decoder = msgspec.json.Decoder(ReplicaInfo)
@@ -58,20 +58,7 @@ class Stack:
 
     async def jobs(self) -> list[JobProgress]:
         """Every job's latest state, newest first."""
-        kv = await self.nc.jetstream().key_value(Buckets.JOBS)
-        try:
-            keys = await kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
-        found = []
-        for key in keys:
-            entry = await kv.get(key)
-            if not entry.value or "." in key:  # trainer.current / trainer.last are pointers, not jobs
-                continue
-            event = event_decoder.decode(entry.value)
-            if isinstance(event, JobProgress):
-                found.append(event)
-        return sorted(found, key=lambda j: j.timestamp, reverse=True)
+        return await list_jobs(self.nc.jetstream())
 
     async def search(self, query: str, k: int = 10, repo: str | None = None) -> SearchResponse:
         payload = encoder.encode(SearchRequest(query=query, k=k, repo=repo))

@@ -13,21 +13,9 @@ from codesift.commands import cli_settings, fail
 from codesift.progress import ProgressLine
 from shared import subjects
 from shared.bus import StackNotRunning
-from shared.jobs import new_job_id
+from shared.jobs import new_job_id, running_trainer_job
 from shared.schemas import MineCommand, TrainCommand, command_kind
 from shared.streams import Buckets
-
-LOCK_KEY = "trainer.current"  # the trainer's lock in KV `jobs` (services/trainer/jobs.py)
-
-
-async def running_trainer_job(stack: Stack) -> str | None:
-    js = stack.nc.jetstream()
-    kv = await js.key_value(Buckets.JOBS)
-    try:
-        entry = await kv.get(LOCK_KEY)
-    except nats.js.errors.KeyNotFoundError:
-        return None
-    return entry.value.decode() if entry.value else None
 
 
 async def submit_job(
@@ -36,7 +24,7 @@ async def submit_job(
     kind = command_kind(command)
     try:
         async with Stack(cli_settings(data_dir)) as stack:
-            current = await running_trainer_job(stack)
+            current = await running_trainer_job(stack.nc.jetstream())
             if current is not None:
                 return fail(f"already running: {current} (follow it with `codesift status`)")
             await stack.submit(subject, command)

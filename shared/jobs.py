@@ -7,12 +7,15 @@ a job by subscribing to its subject and reading the KV entry for the state they 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from shared import subjects
 from shared.schemas import JobProgress, encoder, event_decoder
@@ -76,3 +79,54 @@ async def job_state(js: JetStreamContext, job_id: str) -> JobProgress | None:
         return None
     event = event_decoder.decode(entry.value)
     return event if isinstance(event, JobProgress) else None
+
+
+TRAINER_LOCK = "trainer.current"  # KV `jobs`: the id of the trainer job that runs now
+TRAINER_LAST = "trainer.last"  # KV `jobs`: the id of the trainer's latest job
+
+
+async def running_trainer_job(js: JetStreamContext) -> str | None:
+    """The trainer job that holds the lock, if any (mine and train run one at a time)."""
+    kv = await js.key_value(Buckets.JOBS)
+    try:
+        entry = await kv.get(TRAINER_LOCK)
+    except KeyNotFoundError:
+        return None
+    return entry.value.decode() if entry.value else None
+
+
+async def list_jobs(js: JetStreamContext, limit: int | None = None) -> list[JobProgress]:
+    """Every job's latest state, newest first (the trainer's pointer keys are not jobs)."""
+    kv = await js.key_value(Buckets.JOBS)
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        return []
+    found = []
+    for key in keys:
+        if key in (TRAINER_LOCK, TRAINER_LAST):
+            continue
+        entry = await kv.get(key)
+        event = event_decoder.decode(entry.value) if entry.value else None
+        if isinstance(event, JobProgress):
+            found.append(event)
+    return sorted(found, key=lambda j: j.timestamp, reverse=True)[:limit]
+
+
+@contextlib.asynccontextmanager
+async def kept_alive(msg: Any, every: float = 10.0) -> AsyncIterator[None]:
+    """Tell JetStream a long job's message is still being worked on (in-progress acks) until the block
+    ends, so the consumer's ack wait never redelivers it meanwhile."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            await msg.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -7,10 +7,7 @@ no trained model goes unevaluated. A job that has already ended is not run twice
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from faststream import Context
 from faststream.middlewares import AckPolicy
@@ -18,7 +15,7 @@ from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsMessage,
 
 from services.evaluator.pipeline import Evaluator, trained_job_id
 from shared import subjects
-from shared.jobs import job_state
+from shared.jobs import job_state, kept_alive
 from shared.schemas import JOB_STATES_FINAL, EvaluateCommand, ModelTrained, command_decoder, event_decoder
 from shared.validation import decode
 
@@ -47,7 +44,7 @@ async def on_evaluate(msg: NatsMessage, evaluator: Evaluator = Context("evaluato
         await msg.reject()
         return
     if not await _ended(evaluator, command.job_id):
-        async with _kept_alive(msg):
+        async with kept_alive(msg, HEARTBEAT_S):
             await evaluator.on_command(command)
     await msg.ack()
 
@@ -68,7 +65,7 @@ async def on_trained(msg: NatsMessage, evaluator: Evaluator = Context("evaluator
         await msg.reject()
         return
     if not await _ended(evaluator, trained_job_id(event.version)):
-        async with _kept_alive(msg):
+        async with kept_alive(msg, HEARTBEAT_S):
             await evaluator.on_trained(event)
     await msg.ack()
 
@@ -77,21 +74,3 @@ async def _ended(evaluator: Evaluator, job_id: str) -> bool:
     """A redelivery of a job that already ended."""
     state = await job_state(evaluator.js, job_id)
     return state is not None and state.state in JOB_STATES_FINAL
-
-
-@contextlib.asynccontextmanager
-async def _kept_alive(msg: NatsMessage) -> AsyncIterator[None]:
-    """Tell JetStream the message is still being worked on, every HEARTBEAT_S, until the block ends."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_S)
-            await msg.in_progress()
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -8,11 +8,11 @@ import time
 import msgspec
 import nats.errors
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyWrongLastSequenceError
 
 from services.gateway.errors import Conflict, Unavailable
 from shared import subjects
-from shared.jobs import job_state
+from shared.jobs import job_state, list_jobs, running_trainer_job
 from shared.schemas import (
     Command,
     EvaluateCommand,
@@ -23,11 +23,8 @@ from shared.schemas import (
     TrainCommand,
     command_kind,
     encoder,
-    event_decoder,
 )
 from shared.streams import Buckets
-
-LOCK_KEY = "trainer.current"  # the trainer's lock in KV `jobs`: the running job's id
 
 SUBJECT_OF: dict[type[Command], str] = {
     MineCommand: subjects.CMD_MINE,
@@ -46,12 +43,7 @@ class JobsClient:
         self._timeout = timeout
 
     async def running(self) -> str | None:
-        kv = await self._js.key_value(Buckets.JOBS)
-        try:
-            entry = await kv.get(LOCK_KEY)
-        except KeyNotFoundError:
-            return None
-        return entry.value.decode() if entry.value else None
+        return await running_trainer_job(self._js)
 
     async def submit(self, command: Command) -> JobProgress:
         """Store the command durably and record its job as queued; returns that first state.
@@ -98,20 +90,7 @@ class JobsClient:
             raise Unavailable(f"job states are unreadable ({exc!r}): is the stack running?") from None
 
     async def jobs(self, limit: int = 20) -> list[JobProgress]:
-        kv = await self._js.key_value(Buckets.JOBS)
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            return []
-        found = []
-        for key in keys:
-            if "." in key:  # trainer.current / trainer.last are pointers, not jobs
-                continue
-            entry = await kv.get(key)
-            event = event_decoder.decode(entry.value) if entry.value else None
-            if isinstance(event, JobProgress):
-                found.append(event)
-        return sorted(found, key=lambda j: j.timestamp, reverse=True)[:limit]
+        return await list_jobs(self._js, limit)
 
     async def logs(self) -> dict[str, object]:
         try:

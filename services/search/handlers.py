@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from faststream import Context
@@ -16,6 +15,7 @@ from services.search.model_loader import RerankerLoader
 from services.search.replica import Replica
 from services.search.snapshots import fetch_snapshot
 from shared import subjects
+from shared.jobs import kept_alive
 from shared.schemas import (
     Impression,
     IndexCommand,
@@ -125,17 +125,6 @@ async def on_index_command(
         await nc.publish(f"{subjects.CMD_PREFIX}.dead", msg.body, headers={"Codesift-Reason": reason})
         await msg.reject()
         return
-    heartbeat = asyncio.create_task(_keep_alive(msg))
-    try:
+    async with kept_alive(msg, HEARTBEAT_S):
         await indexer.run(command, nc, js)
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
     await msg.ack()
-
-
-async def _keep_alive(msg: NatsMessage) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_S)
-        await msg.in_progress()

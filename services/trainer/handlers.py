@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import msgspec
@@ -14,7 +12,7 @@ from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, Pu
 from services.trainer import jobs
 from services.trainer.pipeline import Trainer
 from shared import subjects
-from shared.jobs import JobReporter, job_state
+from shared.jobs import JobReporter, job_state, kept_alive
 from shared.schemas import MineCommand, TrainCommand, command_decoder, command_kind
 from shared.validation import decode
 
@@ -56,23 +54,13 @@ async def _run(msg: NatsMessage, trainer: Trainer, kind: type) -> None:
     if state is not None and state.state in ("succeeded", "failed"):
         await msg.ack()  # a redelivery of a job that already ended (e.g. failed by a restart)
         return
-    heartbeat = asyncio.create_task(_keep_alive(msg))
-    try:
-        await trainer.run(command)
-    except jobs.AlreadyRunning as exc:
-        reporter = JobReporter(trainer.nc, trainer.js, command.job_id, command_kind(command))
-        await reporter.report("failed", 0.0, str(exc))
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+    async with kept_alive(msg, HEARTBEAT_S):
+        try:
+            await trainer.run(command)
+        except jobs.AlreadyRunning as exc:
+            reporter = JobReporter(trainer.nc, trainer.js, command.job_id, command_kind(command))
+            await reporter.report("failed", 0.0, str(exc))
     await msg.ack()
-
-
-async def _keep_alive(msg: NatsMessage) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_S)
-        await msg.in_progress()
 
 
 @router.subscriber(subjects.TRAINER_LOGS)

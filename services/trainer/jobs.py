@@ -14,13 +14,13 @@ from pathlib import Path
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 
-from shared.jobs import JobReporter, job_state
+from shared.jobs import TRAINER_LAST, TRAINER_LOCK, JobReporter, job_state, running_trainer_job
 from shared.streams import Buckets
 
-LOCK_KEY = "trainer.current"
-LAST_KEY = "trainer.last"
+LOCK_KEY = TRAINER_LOCK
+LAST_KEY = TRAINER_LAST
 TAIL = 100
 log = logging.getLogger("codesift.trainer")
 
@@ -31,13 +31,7 @@ class AlreadyRunning(RuntimeError):
         self.job_id = job_id
 
 
-async def running_job(js: JetStreamContext) -> str | None:
-    kv = await js.key_value(Buckets.JOBS)
-    try:
-        entry = await kv.get(LOCK_KEY)
-    except KeyNotFoundError:
-        return None
-    return entry.value.decode() if entry.value else None
+running_job = running_trainer_job
 
 
 async def acquire(js: JetStreamContext, job_id: str) -> None:
