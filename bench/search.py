@@ -34,9 +34,9 @@ from services.search.export_embedder import ensure_embedder
 from services.search.files import walk_repository
 from services.search.index import SearchIndex
 from services.search.indexer import IndexStats, embed_text, index_repository
-from services.search.tokens import query_tokens
 from services.search.vectors import nearest
 from shared.settings import settings
+from shared.tokens import query_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 # transformers has ~44,000 chunks (about 16 minutes of int8 embedding on 2 cores): the bench takes

@@ -24,7 +24,6 @@ from services.search.bm25 import BM25Index
 from services.search.chunking import chunk_file
 from services.search.files import walk_repository
 from services.search.index import bm25_tokens
-from services.search.tokens import query_tokens
 from services.trainer.export import export_onnx
 from services.trainer.manifest import new_version, publish, staging_dir, write_manifest
 from services.trainer.mining.bootstrap import mine_bootstrap
@@ -32,6 +31,7 @@ from services.trainer.params import TrainParams
 from services.trainer.training import TrainResult, train_cross_encoder
 from shared.schemas import Candidate, ChunkRecord, Triplet
 from shared.scoring import CrossEncoderScorer
+from shared.tokens import query_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "codesift"

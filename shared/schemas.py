@@ -78,6 +78,8 @@ class Candidate(msgspec.Struct):
     bm25_score: float
     vector_rank: int | None
     vector_score: float
+    symbol: str = ""  # the function, class or section a chunk holds ("" for a window)
+    file_kind: str = ""  # of the whole file (shared.filekinds); "" when the sender did not judge it
 
 
 class CandidatesResponse(msgspec.Struct):

@@ -25,8 +25,9 @@ import numpy as np
 from services.search.bm25 import BM25Index
 from services.search.documents import Chunk
 from services.search.fusion import rrf
-from services.search.tokens import code_tokens, path_tokens, query_tokens
 from services.search.vectors import top_k
+from shared.filekinds import file_kind
+from shared.tokens import code_tokens, path_tokens, query_tokens
 
 RRF_K = 60
 # Path tokens 0/1/2/3 times, measured with bench/golden_transformers.json (117 questions, 10,572
@@ -76,6 +77,21 @@ def content_version(chunks: list[Chunk], embed_keys: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def file_kinds(chunks: list[Chunk]) -> list[str]:
+    """The kind of the file each chunk comes from (`shared.filekinds`), judged on the whole file:
+    a generator's header or a test module's imports are in one chunk but describe them all."""
+    by_file: dict[tuple[str, str], list[int]] = {}
+    for i, chunk in enumerate(chunks):
+        by_file.setdefault((chunk.repo, chunk.path), []).append(i)
+    kinds = [""] * len(chunks)
+    for (_, path), members in by_file.items():
+        members.sort(key=lambda i: chunks[i].start_line)
+        kind = file_kind(path, "\n".join(chunks[i].text for i in members))
+        for i in members:
+            kinds[i] = kind
+    return kinds
+
+
 class SearchIndex:
     def __init__(
         self,
@@ -99,6 +115,7 @@ class SearchIndex:
         self._repo_codes = {name: code for code, name in enumerate(names)}
         self._chunk_repo = np.array([self._repo_codes[c.repo] for c in chunks], dtype=np.int32)
         self._repo_counts = dict(sorted(Counter(c.repo for c in chunks).items()))
+        self.file_kinds = file_kinds(chunks)
 
     @classmethod
     def build(cls, chunks: list[Chunk], vectors: np.ndarray, embed_keys: list[str]) -> SearchIndex:

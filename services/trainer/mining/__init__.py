@@ -5,7 +5,6 @@ lines, chunk texts and retrieval candidates, and stores what they return.
 """
 
 from services.trainer.mining.bootstrap import DEFAULT_MAX_PAIRS, mine_bootstrap
-from services.trainer.mining.filekinds import file_kind
 from services.trainer.mining.firewall import firewall, split_golden, split_record
 from services.trainer.mining.golden import CandidateSearch, mine_golden
 from services.trainer.mining.logs import DocKey, TextLookup, mine_logs, read_log
@@ -17,6 +16,7 @@ from services.trainer.mining.store import (
     store_triplets,
     write_split,
 )
+from shared.filekinds import file_kind
 
 __all__ = [
     "DEFAULT_MAX_PAIRS",

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.trainer.mining.documentation import cut, find_documentation
-from services.trainer.mining.filekinds import file_kind
 from services.trainer.mining.golden import CandidateSearch
 from services.trainer.mining.queries import name_query, query_problem, summary
 from services.trainer.mining.stats import MiningStats
 from services.trainer.mining.text import normalise
+from shared.filekinds import file_kind
 from shared.schemas import ChunkRecord, Triplet
 
 DEFINITION_KINDS = frozenset({"function", "method", "class"})

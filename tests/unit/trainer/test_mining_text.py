@@ -3,9 +3,9 @@ import hashlib
 import pytest
 
 from services.trainer.mining.documentation import Documentation, cut, find_documentation
-from services.trainer.mining.filekinds import file_kind
 from services.trainer.mining.queries import name_query, query_problem, summary
 from services.trainer.mining.text import normalise, split_identifier, stable_hash
+from shared.filekinds import file_kind
 
 
 def test_normalise_folds_case_punctuation_and_spacing():

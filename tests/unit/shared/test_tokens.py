@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.search.tokens import code_tokens, path_tokens, query_tokens
+from shared.tokens import code_tokens, path_tokens, query_tokens
 
 
 @pytest.mark.parametrize(

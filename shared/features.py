@@ -1,0 +1,152 @@
+"""What the learned ranker knows about a candidate: one row of FEATURES per retrieved chunk.
+
+Search replicas (serving), the trainer (learning) and the evaluator (measuring) all build rows
+here, from the same `Candidate` fields, so a ranker is scored on exactly what it was trained on.
+A row describes a candidate within its group (the fusion candidates of one query):
+
+- retrieval: fusion rank and score, BM25 score, vector cosine, each also relative to the best of
+  the group (a score means little across queries; its distance to the group's best does);
+- cross-encoder: its logit, distance to the group's best logit and rank (zeros without one);
+- the file: its kind from path and content (`Candidate.file_kind`, judged by the index on the
+  whole file; else on the chunk, by `shared.filekinds`), the chunk's kind, a coarse
+  language group, path depth, line and character counts;
+- the query against the chunk: the share of query tokens found in its path, in its identifiers
+  and in its symbol (code-aware tokens of `shared.tokens`, stemmed as BM25 indexes them).
+
+Nothing here prefers a kind of file or chunk: which one a team wants is what a ranker learns.
+A chunk's own part of the row depends only on the chunk and is cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from shared.filekinds import FILE_KINDS, file_kind
+from shared.schemas import Candidate
+from shared.tokens import code_tokens, path_tokens, query_tokens
+
+CHUNK_KINDS = ("function", "class", "method", "module", "doc_section", "window")
+LANGUAGE_GROUPS = {
+    "python": "python",
+    "javascript": "javascript",
+    "typescript": "javascript",
+    "markdown": "prose",
+    "rst": "prose",
+    "text": "prose",
+    "yaml": "config",
+    "toml": "config",
+    "json": "config",
+    "ini": "config",
+}
+LANGUAGES = ("python", "javascript", "prose", "config", "other")
+
+RETRIEVAL = (
+    "fusion_rank_log", "fusion_score_rel", "bm25_score", "bm25_rel", "bm25_missing",
+    "vector_cosine", "vector_gap", "vector_missing",
+)  # fmt: skip
+CROSS_ENCODER = ("ce_logit", "ce_gap", "ce_rank_log")
+CHUNK = (
+    *(f"file_{kind}" for kind in FILE_KINDS),
+    *(f"chunk_{kind}" for kind in CHUNK_KINDS),
+    *(f"lang_{language}" for language in LANGUAGES),
+    "path_depth",
+    "lines_log",
+    "chars_log",
+)
+OVERLAP = ("query_path_overlap", "query_identifier_overlap", "query_symbol_overlap")
+FEATURES: tuple[str, ...] = RETRIEVAL + CROSS_ENCODER + CHUNK + OVERLAP
+INDEX = {name: i for i, name in enumerate(FEATURES)}
+CE_COLUMNS = tuple(INDEX[name] for name in CROSS_ENCODER)
+
+_RETRIEVAL_END = len(RETRIEVAL)
+_CE_END = _RETRIEVAL_END + len(CROSS_ENCODER)
+_CHUNK_END = _CE_END + len(CHUNK)
+
+
+class FeatureError(ValueError):
+    """Cross-encoder logits that do not match the candidates."""
+
+
+def feature_matrix(
+    query: str, candidates: Sequence[Candidate], ce_logits: Sequence[float] | np.ndarray | None = None
+) -> np.ndarray:
+    """float32 (len(candidates), len(FEATURES)); candidates in fusion order, logits aligned to them."""
+    n = len(candidates)
+    rows = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    if n == 0:
+        return rows
+    _retrieval(rows, candidates)
+    if ce_logits is not None:
+        _cross_encoder(rows, ce_logits, n)
+    terms = frozenset(query_tokens(query))
+    for row, candidate in zip(rows, candidates, strict=True):
+        static, path_terms, identifier_terms, symbol_terms = chunk_profile(
+            candidate.path, candidate.content_hash, candidate.language, candidate.chunk_kind,
+            candidate.symbol, candidate.file_kind, candidate.text,
+        )  # fmt: skip
+        row[_CE_END:_CHUNK_END] = static
+        if terms:
+            row[_CHUNK_END] = len(terms & path_terms) / len(terms)
+            row[_CHUNK_END + 1] = len(terms & identifier_terms) / len(terms)
+            row[_CHUNK_END + 2] = len(terms & symbol_terms) / len(terms)
+    return rows
+
+
+def _retrieval(rows: np.ndarray, candidates: Sequence[Candidate]) -> None:
+    fusion = np.array([c.fusion_score for c in candidates], dtype=np.float64)
+    bm25 = np.array([c.bm25_score for c in candidates], dtype=np.float64)
+    cosine = np.array([c.vector_score for c in candidates], dtype=np.float64)
+    rows[:, 0] = np.log([max(c.fusion_rank, 1) for c in candidates])
+    rows[:, 1] = fusion / fusion.max() if fusion.max() > 0 else 0.0
+    rows[:, 2] = bm25
+    rows[:, 3] = bm25 / bm25.max() if bm25.max() > 0 else 0.0
+    rows[:, 4] = [c.bm25_rank is None for c in candidates]
+    rows[:, 5] = cosine
+    rows[:, 6] = cosine - cosine.max()
+    rows[:, 7] = [c.vector_rank is None for c in candidates]
+
+
+def _cross_encoder(rows: np.ndarray, ce_logits: Sequence[float] | np.ndarray, n: int) -> None:
+    logits = np.asarray(ce_logits, dtype=np.float64).reshape(-1)
+    if len(logits) != n:
+        raise FeatureError(f"ce_logits: {len(logits)} logits for {n} candidates")
+    if not np.all(np.isfinite(logits)):
+        raise FeatureError("ce_logits: not finite")
+    order = sorted(range(n), key=lambda i: (-logits[i], i))  # ties: the better fusion rank
+    rank = np.empty(n)
+    rank[order] = np.arange(1, n + 1)
+    rows[:, _RETRIEVAL_END] = logits
+    rows[:, _RETRIEVAL_END + 1] = logits - logits.max()
+    rows[:, _RETRIEVAL_END + 2] = np.log(rank)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def chunk_profile(
+    path: str, content_hash: str, language: str, chunk_kind: str, symbol: str, kind_of_file: str, text: str
+) -> tuple[np.ndarray, frozenset[str], frozenset[str], frozenset[str]]:
+    """The query-independent part of a chunk's row, and its path, identifier and symbol tokens.
+
+    kind_of_file: as the index judged it on the whole file; "" to judge it here on the chunk alone.
+    """
+    static = np.zeros(len(CHUNK), dtype=np.float32)
+    kind = kind_of_file if kind_of_file in FILE_KINDS else file_kind(path, text)
+    static[FILE_KINDS.index(kind)] = 1.0
+    offset = len(FILE_KINDS)
+    if chunk_kind in CHUNK_KINDS:
+        static[offset + CHUNK_KINDS.index(chunk_kind)] = 1.0
+    offset += len(CHUNK_KINDS)
+    static[offset + LANGUAGES.index(LANGUAGE_GROUPS.get(language, "other"))] = 1.0
+    offset += len(LANGUAGES)
+    static[offset] = path.count("/")
+    static[offset + 1] = math.log1p(text.count("\n") + 1)
+    static[offset + 2] = math.log1p(len(text))
+    return (
+        static,
+        frozenset(path_tokens(path)),
+        frozenset(code_tokens(text)),
+        frozenset(code_tokens(symbol)),
+    )
