@@ -158,8 +158,9 @@ async def _follow_simple(subject: str, command, data_dir: Path | None) -> int:
 
 
 async def info(data_dir: Path | None) -> int:
-    """Production model, its evaluation, and what each replica serves."""
-    from shared.schemas import ModelPointer
+    """Production model, how it ranks, its evaluation, and what each replica serves."""
+    from codesift.ranker import ranker_lines
+    from shared.schemas import ModelPointer, ModelTrained
 
     try:
         async with Stack(cli_settings(data_dir)) as stack:
@@ -170,8 +171,13 @@ async def info(data_dir: Path | None) -> int:
                 pointer = msgspec.json.decode(entry.value, type=ModelPointer) if entry.value else None
             except nats.js.errors.KeyNotFoundError:
                 pointer = None
-            evaluation = None
+            evaluation, manifest = None, None
             if pointer is not None:
+                try:
+                    trained = (await kv.get(f"trained.{pointer.version}")).value
+                    manifest = msgspec.json.decode(trained, type=ModelTrained).manifest if trained else None
+                except nats.js.errors.KeyNotFoundError:
+                    manifest = None  # registered nowhere (a model copied by hand)
                 evals = await js.key_value(Buckets.EVALS)
                 try:
                     evaluation = msgspec.json.decode((await evals.get(pointer.version)).value)
@@ -188,6 +194,7 @@ async def info(data_dir: Path | None) -> int:
         print(f"production: {pointer.version} (promoted {when}; sha256 {pointer.sha256[:12]}…)")
         if pointer.previous:
             print(f"previous: {', '.join(pointer.previous[:5])}")
+        print("\n".join(ranker_lines(manifest)))
         if evaluation:
             m = evaluation.get("metrics", {})
             questions = evaluation.get("total_questions")
@@ -199,7 +206,7 @@ async def info(data_dir: Path | None) -> int:
         error = getattr(r, "reranker_error", None)
         since_text = time.strftime("%H:%M:%S", time.localtime(since)) if since else "-"
         print(
-            f"  {r.replica_id}: serves {loaded or 'none (fusion order)'} since {since_text}"
+            f"  {r.replica_id}: serves {r.reranker if loaded else 'none (fusion order)'} since {since_text}"
             + (f"  ERROR {error}" if error else "")
         )
     return 0

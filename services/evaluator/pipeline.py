@@ -3,6 +3,9 @@
 Each evaluation scores the chosen golden questions on the same retrieval candidates three ways
 (no reranker, the production model as served, the candidate as it would be served), then
 records the outcome (KV `evals`, `evals/latest.json`) and announces it (`codesift.model.evaluated`).
+A model "as served" is the whole pipeline a replica runs for it (`rankers.served`): its learned
+combiner over the candidates' features, with its cross-encoder's scores only when the combiner
+uses them, or the fused-rank blend for a cross-encoder alone.
 Progress goes to the job's KV entry and subject like every other job's.
 """
 
@@ -25,9 +28,11 @@ from services.evaluator.candidates import retrieve
 from services.evaluator.comparison import Comparison, compare
 from services.evaluator.golden_questions import select_questions
 from services.evaluator.models import Model, ModelFinder
-from services.evaluator.rankers import Ranker, fusion_order, served
+from services.evaluator.rankers import Ranker, fusion_order, pipeline_name, served
 from services.evaluator.settings import EvaluatorSettings
+from shared.combiner import Combiner, has_combiner
 from shared.jobs import JobReporter
+from shared.ranking import needs_cross_encoder
 from shared.schemas import (
     Candidate,
     EvalMetrics,
@@ -137,7 +142,11 @@ class Evaluator:
             production_version=production.version if production is not None else None,
             triplets=candidate.triplets,
         )
-        document = results.latest_document(event, candidate.path, comparison.per_question(CANDIDATE), note)
+        rankers = {NONE: pipeline_name(None), CANDIDATE: pipeline_name(candidate.path)}
+        if production is not None:
+            rankers[PRODUCTION] = pipeline_name(production.path)
+        per_question = comparison.per_question(CANDIDATE)
+        document = results.latest_document(event, candidate.path, per_question, note, rankers)
         await asyncio.to_thread(results.write_latest, self.settings.evals_dir, document)
         await results.announce(self.js, event)
         return event, document
@@ -159,13 +168,19 @@ class Evaluator:
         return compare(questions, candidates, rankers, progress)
 
     def _served(self, model: Model) -> Ranker:
-        """The model as a replica serves it: int8 ONNX, the replicas' top-N and max length."""
-        # one pair per batch, as replicas score: int8 activations are quantized per batch, so a
-        # pair's score depends on its batch-mates otherwise (up to 5e-3), and eval must match serving
-        scorer = CrossEncoderScorer(
-            model.path, quantized=True, max_length=self.settings.reranker_max_length, batch_size=1
-        )
-        return served(scorer, self.settings.reranker_topn)
+        """The model as a replica serves it: its combiner, int8 ONNX, the replicas' top-N and max length.
+
+        Raises shared.artifacts.ArtifactError for a combiner this build cannot serve.
+        """
+        combiner = Combiner(model.path) if has_combiner(model.path) else None
+        scorer = None
+        if needs_cross_encoder(combiner):
+            # one pair per batch, as replicas score: int8 activations are quantized per batch, so a
+            # pair's score depends on its batch-mates otherwise (up to 5e-3), and eval must match serving
+            scorer = CrossEncoderScorer(
+                model.path, quantized=True, max_length=self.settings.reranker_max_length, batch_size=1
+            )
+        return served(scorer, self.settings.reranker_topn, combiner)
 
 
 def summary(event: ModelEvaluated) -> str:

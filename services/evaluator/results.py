@@ -2,8 +2,10 @@
 
 latest.json is the DESIGN.md eval result (`timestamp`, `model_path`, `metrics`, `total_questions`)
 plus `version`, `baselines`, `intervals`, `per_question` (each question's first correct rank per
-ranker; `first_correct_rank` is the candidate's), `split` and, when the eval side of the golden
-split was empty, a `note` saying that every question was scored instead.
+ranker; `first_correct_rank` is the candidate's), `split`, `rankers` (how each compared ranking
+orders: fusion order, fused-rank blend, learned combiner with or without the cross-encoder) and,
+when the eval side of the golden split was empty, a `note` saying that every question was scored
+instead.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ LATEST_FILE = "latest.json"
 
 
 def latest_document(
-    event: ModelEvaluated, model_path: Path, per_question: list[dict[str, object]], note: str = ""
+    event: ModelEvaluated,
+    model_path: Path,
+    per_question: list[dict[str, object]],
+    note: str = "",
+    rankers: dict[str, str] | None = None,
 ) -> dict[str, object]:
     moment = datetime.datetime.fromtimestamp(event.timestamp, datetime.UTC)
     document: dict[str, object] = {
@@ -42,6 +48,8 @@ def latest_document(
         "triplets": event.triplets,
         "per_question": per_question,
     }
+    if rankers:
+        document["rankers"] = rankers
     if note:
         document["note"] = note
     return document

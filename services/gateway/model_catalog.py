@@ -11,6 +11,9 @@ from shared.schemas import ModelPointer, ModelTrained, PromotionDecision, Replic
 
 BACKEND = "onnxruntime"
 NO_RERANKER = "none (fusion order)"
+BLEND = "fused-rank blend (no learned combiner)"
+COMBINER, COMBINER_CE = "learned combiner", "learned combiner + cross-encoder"
+TOP_FEATURES = 10  # importances shown
 
 
 class Decision(msgspec.Struct):
@@ -68,9 +71,25 @@ class ReplicaModel(msgspec.Struct):
     serves_production: bool
 
 
+class FeatureShare(msgspec.Struct):
+    feature: str  # a name of shared.features.FEATURES
+    share: float  # of the ranker's total importance (all features sum to 1)
+
+
+class RankerView(msgspec.Struct):
+    """How production orders candidates, from its manifest's "combiner" section."""
+
+    kind: str  # COMBINER, COMBINER_CE, BLEND or NO_RERANKER
+    algorithm: str | None  # the combiner's: lambdamart | logistic; None without one
+    uses_cross_encoder: bool  # whether a search runs the cross-encoder
+    importances: list[FeatureShare]  # the TOP_FEATURES largest, largest first
+    holdout: dict[str, Any] | None  # the trainer's held-out figures (groups, mrr_fusion, mrr_combiner...)
+
+
 class RerankerInfo(msgspec.Struct):
     backend: str
     reranker: str  # what production is: a version, or none (fusion order)
+    ranker: RankerView  # how production orders candidates
     production: Production | None
     loaded: bool  # every replica that answered serves production
     checked_at: float | None  # the latest check of the pointer by any replica
@@ -157,13 +176,40 @@ def replica_model(replica: ReplicaInfo, production: str | None) -> ReplicaModel:
     )
 
 
+def ranker_view(manifest: dict[str, Any] | None, in_production: bool = True) -> RankerView:
+    """What a model's manifest says about its ranking; a manifest without a "combiner" section
+    (or none at all) is a cross-encoder served by the fused-rank blend."""
+    if not in_production:
+        return RankerView(NO_RERANKER, None, False, [], None)
+    section = _dict((manifest or {}).get("combiner"))
+    if not section:
+        return RankerView(BLEND, None, True, [], None)
+    uses = bool(section.get("uses_cross_encoder"))
+    shares = [
+        FeatureShare(str(name), float(share))
+        for name, share in _dict(section.get("importances")).items()
+        if isinstance(share, int | float) and share > 0
+    ]
+    shares.sort(key=lambda s: (-s.share, s.feature))
+    algorithm = section.get("kind")
+    return RankerView(
+        kind=COMBINER_CE if uses else COMBINER,
+        algorithm=algorithm if isinstance(algorithm, str) else None,
+        uses_cross_encoder=uses,
+        importances=shares[:TOP_FEATURES],
+        holdout=_dict(section.get("holdout")) or None,
+    )
+
+
 def reranker_info(
     pointer: ModelPointer | None,
     evaluation: dict[str, Any] | None,
     replicas: list[ReplicaInfo],
     models_dir: Path,
+    manifest: dict[str, Any] | None = None,
 ) -> RerankerInfo:
-    """Production, its evaluation, and whether every replica serves it."""
+    """Production, how it ranks (`manifest`: production's), its evaluation, and whether every
+    replica serves it."""
     version = pointer.version if pointer else None
     views = [replica_model(r, version) for r in replicas]
     checks = [v.checked_at for v in views if v.checked_at is not None]
@@ -181,6 +227,7 @@ def reranker_info(
     return RerankerInfo(
         backend=BACKEND,
         reranker=version or NO_RERANKER,
+        ranker=ranker_view(manifest, pointer is not None),
         production=production,
         loaded=bool(views) and all(v.serves_production for v in views),
         checked_at=max(checks) if checks else None,

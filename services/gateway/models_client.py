@@ -19,6 +19,7 @@ from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 
 from services.gateway.errors import Unavailable
 from shared import subjects
+from shared.artifacts import MANIFEST
 from shared.schemas import ModelPointer, ModelTrained, PromotionDecision
 from shared.streams import Buckets
 
@@ -60,6 +61,18 @@ class ModelsClient:
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 logger.warning("registry %s is unreadable: %s", key, exc)
         return models
+
+    async def manifest(self, version: str) -> dict[str, Any] | None:
+        """`version`'s manifest: as registered (KV registry "trained.<version>"), else the one in its
+        model directory on this machine, else None."""
+        value = await self._get(Buckets.REGISTRY, TRAINED_PREFIX + version)
+        if value:
+            try:
+                return dict(_trained_decoder.decode(value).manifest)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                logger.warning("registry %s%s is unreadable: %s", TRAINED_PREFIX, version, exc)
+        local = self.models_dir / version / MANIFEST
+        return _object(local.read_bytes(), str(local)) if local.is_file() else None
 
     async def evaluation(self, version: str) -> dict[str, Any] | None:
         """The latest evaluation of `version` (a ModelEvaluated object), or None."""

@@ -4,10 +4,12 @@ CPU work runs in a worker thread (the handlers call these methods through asynci
 one slow query never stops a replica from answering pings. The index and the reranker are each
 swapped by assigning one attribute: a request already running keeps those it started with.
 
-With a reranker loaded, a search retrieves at least CODESIFT_RERANKER_TOPN candidates, the
-cross-encoder scores those (`reranking.rerank`) and the fused-rank blend orders them; candidates
-beyond the top N keep their fusion order. A result's `score` is then its blended score (two
-reciprocal-rank terms in the top N, one below it), otherwise its fusion score.
+With a reranker loaded, a search retrieves at least CODESIFT_RERANKER_TOPN candidates and
+`reranking.rerank` orders the first N as the model says (`shared.ranking.served_order`: its
+learned combiner over their features, with cross-encoder scores when it uses them, or the
+fused-rank blend for a cross-encoder alone); candidates beyond the top N keep their fusion order.
+A result's `score` is then 1 / (60 + served rank) for a combiner, the blended score for the blend
+(two reciprocal-rank terms in the top N, one below it), otherwise its fusion score.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class Replica:
         """The first `k` hits in served order, with the score shown for each."""
         if reranker is None:
             return [(h, h.fusion_score) for h in hits[:k]]
-        candidates = [(index.chunks[h.index].content_hash, index.chunks[h.index].text) for h in hits]
+        candidates = to_candidates(index, hits)
         ranked = rerank(reranker, self.scores, query, candidates, self.settings.reranker_topn)
         return [(hits[position], score) for position, score in ranked[:k]]
 
@@ -213,26 +215,32 @@ class Replica:
             hits, problem = self._retrieve(loaded, request.query, request.k, request.repo)
         if problem is not None:
             return msgspec.json.encode(CandidatesReply(error=problem))
-        chunks = loaded.index.chunks
-        candidates = [
-            Candidate(
-                doc_id=(c := chunks[h.index]).doc_id,
-                repo=c.repo,
-                path=c.path,
-                start_line=c.start_line,
-                end_line=c.end_line,
-                language=c.language,
-                chunk_kind=c.kind,
-                content_hash=c.content_hash,
-                text=c.text,
-                fusion_rank=h.fusion_rank,
-                fusion_score=h.fusion_score,
-                bm25_rank=h.bm25_rank,
-                bm25_score=h.bm25_score,
-                vector_rank=h.vector_rank,
-                vector_score=h.vector_score,
-            )
-            for h in hits
-        ]
-        response = CandidatesResponse(query=request.query, candidates=candidates)
+        response = CandidatesResponse(query=request.query, candidates=to_candidates(loaded.index, hits))
         return msgspec.json.encode(CandidatesReply(response=response))
+
+
+def to_candidates(index: SearchIndex, hits: list[Retrieved]) -> list[Candidate]:
+    """The hits as rankers see them (features, cross-encoder texts), in fusion order."""
+    chunks = index.chunks
+    return [
+        Candidate(
+            doc_id=(c := chunks[h.index]).doc_id,
+            repo=c.repo,
+            path=c.path,
+            start_line=c.start_line,
+            end_line=c.end_line,
+            language=c.language,
+            chunk_kind=c.kind,
+            content_hash=c.content_hash,
+            text=c.text,
+            fusion_rank=h.fusion_rank,
+            fusion_score=h.fusion_score,
+            bm25_rank=h.bm25_rank,
+            bm25_score=h.bm25_score,
+            vector_rank=h.vector_rank,
+            vector_score=h.vector_score,
+            symbol=c.symbol,
+            file_kind=index.file_kinds[h.index],
+        )
+        for h in hits
+    ]

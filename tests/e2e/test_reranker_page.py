@@ -1,8 +1,9 @@
 """The reranker page in real headless Chromium against the real stack, with seeded models.
 
-Two trained versions, their evaluations, the production pointer and a promotion decision are
-written where the trainer, evaluator and promoter keep them; the page must show them, draw them,
-and start jobs whose commands reach JetStream and whose progress it follows.
+Two trained versions (production with a learned combiner), their evaluations, the production
+pointer and a promotion decision are written where the trainer, evaluator and promoter keep them;
+the page must show them (the combiner's feature importances too), draw them, and start jobs whose
+commands reach JetStream and whose progress it follows.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from playwright.sync_api import Page, expect
 
 from shared import subjects
 from shared.schemas import ModelPointer, PromoteCommand, RollbackCommand
-from tests.integration.stack import Stack
+from tests.combiner_fixtures import combiner_section
+from tests.integration.stack import Stack, codesift
 from tests.unit.gateway.reranker_seed import NEW, OLD, decision, evaluated, seed, trained
 from tests.unit.gateway.test_reranker import stored_commands
 
@@ -27,6 +29,8 @@ pytestmark = pytest.mark.slow
 
 T = TypeVar("T")
 JOB_STATE = re.compile(r"^(queued|running|succeeded|failed)$")
+# production (OLD) holds a learned combiner: test files first, then what the question names
+COMBINER_WEIGHTS = {"file_test": 5.0, "query_path_overlap": 3.0, "fusion_rank_log": -2.0}
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -50,6 +54,7 @@ def seeded(stack: Stack) -> Stack:
                     "2026-01-01T12:00:00Z",
                     {"golden": 80, "bootstrap": 40},
                     [[1, 0.9], [5, 0.6], [10, 0.4]],
+                    combiner=combiner_section(COMBINER_WEIGHTS, kind="lambdamart"),
                 ),
                 trained(NEW, "2026-01-02T12:00:00Z", {"logs": 30}, [[1, 1.0], [8, 0.5]]),
             ],
@@ -113,6 +118,33 @@ def test_production_models_chart_and_loss_curve_are_shown(page: Page, seeded: St
     expect(page.get_by_test_id("loss-summary")).to_contain_text("held-out MRR 0.400 → 0.610")
 
 
+def test_the_learned_combiner_of_production_and_its_feature_importances_are_shown(
+    page: Page, seeded: Stack
+) -> None:
+    page.goto(seeded.url + "/reranker")
+
+    expect(page.get_by_test_id("production-ranker")).to_have_text(
+        "learned combiner (lambdamart)", timeout=10_000
+    )
+    expect(page.get_by_test_id("production-cross-encoder")).to_have_text("not run")
+    expect(page.get_by_test_id("importances-block")).to_be_visible()
+    bars = page.get_by_test_id("importance")
+    expect(bars).to_have_count(3)
+    assert [b.get_attribute("data-feature") for b in bars.all()] == list(COMBINER_WEIGHTS)  # largest first
+    shares = [b.get_by_test_id("importance-share").text_content() for b in bars.all()]
+    assert shares == ["50.0%", "30.0%", "20.0%"]
+    widths = [
+        b.locator(".importance-fill").evaluate("e => e.getBoundingClientRect().width") for b in bars.all()
+    ]
+    assert widths[0] > widths[1] > widths[2] > 0
+    assert widths[1] / widths[0] == pytest.approx(0.6, abs=0.02)  # bars in proportion to the shares
+
+    info = codesift("info", data_dir=seeded.data_dir)
+    assert info.returncode == 0, info.stderr
+    assert "ranker: learned combiner, lambdamart (the cross-encoder is not run)" in info.stdout
+    assert [line.split()[0] for line in info.stdout.splitlines() if "%" in line] == list(COMBINER_WEIGHTS)
+
+
 def test_rollback_starts_a_job_whose_progress_is_shown(page: Page, seeded: Stack) -> None:
     page.goto(seeded.url + "/reranker")
     expect(page.get_by_test_id("production-version")).to_have_text(OLD, timeout=10_000)
@@ -133,6 +165,8 @@ def test_rollback_starts_a_job_whose_progress_is_shown(page: Page, seeded: Stack
     expect(job.get_by_test_id("job-state")).to_have_text("succeeded")
     expect(job.get_by_test_id("job-message")).not_to_be_empty()
     expect(page.get_by_test_id("production-version")).to_have_attribute("data-version", "", timeout=5_000)
+    expect(page.get_by_test_id("production-ranker")).to_have_text("none (fusion order)")
+    expect(page.get_by_test_id("importances-block")).to_be_hidden()
     expect(page.locator(f"[data-testid=model][data-version='{OLD}']")).to_have_attribute(
         "data-production", "false"
     )

@@ -1,4 +1,5 @@
-"""The evaluator service against a real nats-server, a stand-in search replica and a real trained model."""
+"""The evaluator service against a real nats-server, a stand-in search replica and real models
+(a trained cross-encoder; learned combiners made by hand), and its verdict through the promoter's gate."""
 
 from __future__ import annotations
 
@@ -14,14 +15,19 @@ import pytest
 from faststream import TestApp
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
 
 from services.evaluator.app import create_app
 from services.evaluator.pipeline import trained_job_id
 from services.evaluator.settings import EvaluatorSettings
+from services.promoter.app import create_app as create_promoter
+from services.promoter.settings import PromoterSettings
 from shared import subjects
 from shared.artifacts import put_model
+from shared.combiner import Combiner
 from shared.golden import split_golden
 from shared.jobs import job_state
+from shared.ranking import served_order
 from shared.schemas import (
     JOB_STATES_FINAL,
     Candidate,
@@ -35,9 +41,12 @@ from shared.schemas import (
     ModelPointer,
     ModelTrained,
     Problem,
+    PromotionDecision,
     encoder,
+    event_decoder,
 )
 from shared.streams import Buckets, bootstrap
+from tests.combiner_fixtures import TRIPLETS, combiner_artifact
 from tests.conftest import NatsServer
 from tests.model_fixtures import TINY_VERSION, install_model, tiny_model_fixture  # noqa: F401 (fixture)
 from tests.unit.trainer.tiny_corpus import NOUNS, QUESTIONS, VERBS
@@ -238,3 +247,71 @@ async def test_a_downloaded_artifact_that_does_not_match_its_checksum_is_refused
         job = await wait_job(js, trained_job_id(TINY_VERSION))
     assert job.state == "failed" and "does not match its sha256" in job.message
     assert not (settings.cache_dir / "models" / TINY_VERSION).exists() and asked == []
+
+
+# ------------------------------------------------------------------ models with a learned combiner
+
+COMBINED = "cross-encoder-codesift-20260105-000000"
+# a combiner that reads the question against the chunk (no cross-encoder), and one that prefers the
+# worst fusion ranks: it ranks below fusion on every question
+READS_THE_QUESTION = {"query_identifier_overlap": 2.0, "query_path_overlap": 1.0, "fusion_rank_log": -0.2}
+INVERTS_FUSION = {"fusion_rank_log": 1.0}
+
+
+def first_correct(question: GoldenQuestion, paths: list[str]) -> int | None:
+    return next((i for i, p in enumerate(paths[:10], 1) if any(e in p for e in question.expect_paths)), None)
+
+
+async def test_a_model_with_a_combiner_is_evaluated_as_replicas_serve_it(bus, settings):
+    _, js, _ = bus
+    # stand-in cross-encoder files: evaluating the model fails if anything opens them
+    model = combiner_artifact(settings.models, COMBINED, READS_THE_QUESTION)
+    async with TestApp(create_app(settings)):
+        await js.publish(
+            subjects.CMD_EVALUATE, encoder.encode(EvaluateCommand(job_id="eval-c", model=COMBINED))
+        )
+        job = await wait_job(js, "eval-c", timeout=60)
+
+    assert job.state == "succeeded", job.message
+    latest = json.loads((settings.data_dir / "evals" / "latest.json").read_text())
+    assert latest["rankers"] == {"none": "fusion order", "candidate": "learned combiner"}
+    combiner = Combiner(model)
+    _, held_out = split_golden(GOLDEN)
+    expected = []
+    for question in held_out:
+        candidates = ranked(question.q)[:50]
+        order = served_order(question.q, candidates, settings.reranker_topn, combiner=combiner)
+        served_paths = [candidates[position].path for position, _ in order]
+        expected.append(
+            {
+                "none": first_correct(question, [c.path for c in candidates]),
+                "candidate": first_correct(question, served_paths),
+            }
+        )
+    assert [q["ranks"] for q in latest["per_question"]] == expected
+    assert any(e["candidate"] != e["none"] for e in expected)  # the combiner moves the answers
+
+
+async def test_a_combiner_that_ranks_worse_than_fusion_is_not_promoted(bus, settings, tmp_path):
+    """Trained -> evaluated as served -> the promoter's gate: refused, production stays no reranker."""
+    nc, js, _ = bus
+    model = combiner_artifact(tmp_path / "trainer", COMBINED, INVERTS_FUSION)
+    digest = await put_model(js, model)  # only in the object store, as a trainer elsewhere leaves it
+    manifest = json.loads((model / "manifest.json").read_text())
+    trained = ModelTrained(time.time(), COMBINED, digest, "train-c", TRIPLETS, manifest)
+    decisions = await nc.subscribe(subjects.MODEL_DECISION)
+    promoter = PromoterSettings(nats_url=settings.nats_url, data_dir=settings.data_dir)
+    async with TestApp(create_app(settings)), TestApp(create_promoter(promoter)):
+        await js.publish(subjects.MODEL_TRAINED, encoder.encode(trained))
+        decision = event_decoder.decode((await decisions.next_msg(timeout=60)).data)
+
+    job = await wait_job(js, trained_job_id(COMBINED))
+    assert job.state == "succeeded", job.message
+    evaluated = _evaluated.decode(await kv_value(js, Buckets.EVALS, COMBINED))
+    assert evaluated.intervals["none"].high < 0 and evaluated.metrics.mrr < evaluated.baselines["none"].mrr
+    assert isinstance(decision, PromotionDecision) and decision.version == COMBINED
+    assert not decision.promoted and decision.gates["interval"] is False and decision.gates["artifact"]
+    assert any(reason.startswith("interval: ") for reason in decision.reasons)
+    registry = await js.key_value(Buckets.REGISTRY)
+    with pytest.raises(KeyNotFoundError):
+        await registry.get("model")

@@ -197,9 +197,11 @@ class RerankerController(Controller):
 
     @get("/info", operation_id="rerankerInfo")
     async def info(self, search_client: SearchClient, models_client: ModelsClient) -> RerankerInfo:
-        """The production model (version, sha256, path), its evaluation, and what each replica
-        serves (loaded version, since when, last check, error)."""
+        """The production model (version, sha256, path), how it ranks (learned combiner or
+        fused-rank blend, whether it runs the cross-encoder, its top feature importances), its
+        evaluation, and what each replica serves (loaded version, since when, last check, error)."""
         pointer = await models_client.production()
         evaluation = await models_client.evaluation(pointer.version) if pointer else None
+        manifest = await models_client.manifest(pointer.version) if pointer else None
         replicas = await search_client.ping()
-        return reranker_info(pointer, evaluation, replicas, models_client.models_dir)
+        return reranker_info(pointer, evaluation, replicas, models_client.models_dir, manifest)

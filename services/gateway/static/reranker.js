@@ -17,6 +17,10 @@ const ui = {
   productionMrr: document.getElementById("production-mrr"),
   productionHit5: document.getElementById("production-hit5"),
   productionBackend: document.getElementById("production-backend"),
+  productionRanker: document.getElementById("production-ranker"),
+  productionCrossEncoder: document.getElementById("production-cross-encoder"),
+  importancesBlock: document.getElementById("importances-block"),
+  importances: document.getElementById("importances"),
   productionLoaded: document.getElementById("production-loaded"),
   replicas: document.getElementById("replicas"),
   mineForm: document.getElementById("mine-form"),
@@ -149,6 +153,7 @@ function renderProduction(info) {
   ui.productionMrr.textContent = metric(info.metrics?.mrr);
   ui.productionHit5.textContent = metric(info.metrics?.hit_at_5);
   ui.productionBackend.textContent = info.backend;
+  renderRanker(info.ranker);
   const n = info.replicas.length;
   const serving = info.replicas.filter((r) => r.serves_production).length;
   ui.productionLoaded.textContent =
@@ -158,6 +163,38 @@ function renderProduction(info) {
   if (n === 0) {
     ui.replicas.append(el("tr", {}, el("td", { colSpan: 5, className: "hint" }, "No search replica answered.")));
   }
+}
+
+/** How production ranks: learned combiner or fused-rank blend, the cross-encoder, feature importances. */
+function renderRanker(ranker) {
+  const algorithm = ranker?.algorithm ? ` (${ranker.algorithm})` : "";
+  ui.productionRanker.textContent = ranker ? `${ranker.kind}${algorithm}` : "–";
+  ui.productionRanker.dataset.kind = ranker?.kind ?? "";
+  const holdout = ranker?.holdout;
+  ui.productionRanker.title =
+    typeof holdout?.mrr_fusion === "number" && typeof holdout?.mrr_combiner === "number"
+      ? `held-out MRR@10 when trained: fusion ${metric(holdout.mrr_fusion)}, combiner ${metric(holdout.mrr_combiner)}`
+      : "";
+  const production = ranker && ranker.kind !== "none (fusion order)";
+  ui.productionCrossEncoder.textContent = !production ? "–" : ranker.uses_cross_encoder ? "runs on every search" : "not run";
+  ui.productionCrossEncoder.dataset.used = String(Boolean(ranker?.uses_cross_encoder));
+  const shares = ranker?.importances ?? [];
+  ui.importancesBlock.hidden = shares.length === 0;
+  const largest = Math.max(0, ...shares.map((s) => s.share)) || 1;
+  ui.importances.replaceChildren(...shares.map((s) => renderImportance(s, largest)));
+}
+
+/** One feature's share: its name, a bar (full for the largest share) and the share in percent. */
+function renderImportance({ feature, share }, largest) {
+  const fill = el("span", { className: "importance-fill" });
+  fill.style.width = `${Math.max(1, (100 * share) / largest).toFixed(1)}%`;
+  return el(
+    "li",
+    { className: "importance", "data-testid": "importance", dataset: { feature, share: String(share) } },
+    el("span", { className: "importance-name mono", "data-testid": "importance-name" }, feature),
+    el("span", { className: "importance-bar", "aria-hidden": "true" }, fill),
+    el("span", { className: "importance-share num", "data-testid": "importance-share" }, `${(100 * share).toFixed(1)}%`),
+  );
 }
 
 function renderReplica(replica) {

@@ -9,7 +9,9 @@ from ir_measures import RR, Success, nDCG
 
 from services.evaluator.comparison import compare
 from services.evaluator.rankers import fusion_order, served
+from shared.combiner import Combiner
 from shared.metrics import METRIC_NAMES, is_relevant
+from tests.combiner_fixtures import write_combiner
 from tests.unit.evaluator.canned import TARGET, KeywordScorer, question_set, random_ranks
 
 TOP_N = 20
@@ -112,3 +114,17 @@ def test_metrics_equal_ir_measures_on_the_same_run():
     for i, ours in enumerate(result.per_question):
         for name in METRIC_NAMES:
             assert ours[name] == pytest.approx(expected[(f"q{i}", name)], abs=1e-9), (i, name)
+
+
+def test_a_combiner_that_inverts_fusion_ranks_worse_than_no_reranker(tmp_path):
+    """What the promoter's interval gate refuses: its upper bound against no reranker is below zero."""
+    questions, candidates = question_set(random_ranks(40, 1, 3, seed=2))
+    inverts = Combiner(write_combiner(tmp_path, {"fusion_rank_log": 1.0}))  # prefers the worst fusion ranks
+    rankers = {"none": fusion_order, "candidate": served(None, TOP_N, inverts)}
+    result = compare(questions, candidates, rankers)
+    interval = result.interval("candidate", "none")
+    assert interval.low < interval.high < 0
+    assert result.evaluations["candidate"].first_relevant_ranks == [
+        TOP_N + 1 - rank if TOP_N + 1 - rank <= 10 else None
+        for rank in result.evaluations["none"].first_relevant_ranks
+    ]

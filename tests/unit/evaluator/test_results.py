@@ -51,6 +51,9 @@ def test_latest_json_has_the_design_format_and_the_comparison(tmp_path: Path):
     result = msgspec.json.decode(path.read_bytes(), type=EvalResult)  # readable as the plain result
     assert result.metrics.mrr == 0.75 and [q.first_correct_rank for q in result.per_question] == [1, 2]
     assert latest_document(EVENT, tmp_path, [], note="scored all")["note"] == "scored all"
+    assert "rankers" not in saved
+    named = {"none": "fusion order", "candidate": "learned combiner"}
+    assert latest_document(EVENT, tmp_path, [], rankers=named)["rankers"] == named
 
 
 def test_the_job_message_gives_the_candidate_and_each_interval():

@@ -26,9 +26,15 @@ NEW = "cross-encoder-codesift-20260102-120000"
 
 
 def trained(
-    version: str, created: str, triplets: dict[str, int], loss_curve: list[list[float]]
+    version: str,
+    created: str,
+    triplets: dict[str, int],
+    loss_curve: list[list[float]],
+    combiner: dict[str, object] | None = None,
 ) -> ModelTrained:
-    manifest = {
+    """combiner: the manifest's "combiner" section (tests.combiner_fixtures.combiner_section); None
+    for a cross-encoder alone."""
+    manifest: dict[str, object] = {
         "version": version,
         "created": created,
         "params": {"epochs": 1, "loss": "bce", "lr": 3e-5, "batch_size": 16},
@@ -46,6 +52,8 @@ def trained(
         "parity": {"pairs": 32, "int8": {"spearman": 0.98}},
         "files": {"model.int8.onnx": "0" * 64},
     }
+    if combiner is not None:
+        manifest["combiner"] = combiner
     return ModelTrained(
         timestamp=1.0, version=version, sha256="a" * 64, job_id=f"train-{version[-15:]}",
         triplets=triplets, manifest=manifest,

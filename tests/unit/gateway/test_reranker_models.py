@@ -1,4 +1,5 @@
-"""GET /api/reranker/{models,info,eval/latest}: the registry, evaluations, decisions and replicas merged."""
+"""GET /api/reranker/{models,info,eval/latest}: the registry, evaluations, decisions and replicas merged,
+and how production ranks (learned combiner or fused-rank blend, its feature importances)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from services.gateway.settings import GatewaySettings
+from shared.features import FEATURES
 from shared.schemas import ModelPointer, ReplicaInfo, encoder
+from tests.combiner_fixtures import combiner_section
 from tests.conftest import NatsServer
 from tests.unit.gateway.conftest import TIMEOUT
 from tests.unit.gateway.reranker_seed import NEW, OLD, decision, evaluated, seed, trained
@@ -172,3 +175,64 @@ async def test_info_without_production_says_fusion_order(client, stand_ins):
     assert (info["reranker"], info["production"], info["metrics"]) == ("none (fusion order)", None, None)
     assert info["loaded"] is True  # every replica serves what production is: no reranker
     assert info["replicas"][0]["version"] is None
+    assert info["ranker"] == {
+        "kind": "none (fusion order)", "algorithm": None, "uses_cross_encoder": False, "importances": [],
+        "holdout": None,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------- how production ranks
+
+MANY_FEATURES = {name: float(i + 1) for i, name in enumerate(FEATURES[:12])}  # 12 weighted features
+
+
+async def test_info_shows_the_learned_combiner_of_production_and_its_top_importances(client, nats_server):
+    section = combiner_section(MANY_FEATURES, uses_cross_encoder=False, kind="lambdamart")
+    model = trained(OLD, "2026-01-01T12:00:00Z", {"golden": 80}, [[1, 0.9]], combiner=section)
+    await seed(nats_server.url, models=[model], pointer=POINTER)
+
+    ranker = (await client.get("/api/reranker/info")).json()["ranker"]
+
+    assert (ranker["kind"], ranker["algorithm"], ranker["uses_cross_encoder"]) == (
+        "learned combiner", "lambdamart", False
+    )  # fmt: skip
+    shares = section["importances"]
+    expected = sorted(shares, key=lambda name: -shares[name])[:10]  # the 10 largest of 12, largest first
+    assert [i["feature"] for i in ranker["importances"]] == expected == list(reversed(FEATURES[2:12]))
+    assert [i["share"] for i in ranker["importances"]] == pytest.approx([shares[name] for name in expected])
+    assert ranker["holdout"]["mrr_combiner"] == 0.74
+
+
+async def test_info_says_when_the_combiner_runs_the_cross_encoder(client, nats_server):
+    section = combiner_section({"ce_logit": 2.0, "file_test": 1.0}, uses_cross_encoder=True)
+    model = trained(OLD, "2026-01-01T12:00:00Z", {"golden": 80}, [[1, 0.9]], combiner=section)
+    await seed(nats_server.url, models=[model], pointer=POINTER)
+
+    ranker = (await client.get("/api/reranker/info")).json()["ranker"]
+
+    assert (ranker["kind"], ranker["uses_cross_encoder"]) == ("learned combiner + cross-encoder", True)
+    assert [i["feature"] for i in ranker["importances"]] == ["ce_logit", "file_test"]
+
+
+async def test_info_says_fused_rank_blend_for_a_production_model_without_a_combiner(client, nats_server):
+    await seed(nats_server.url, models=[OLD_MODEL], pointer=POINTER)
+
+    ranker = (await client.get("/api/reranker/info")).json()["ranker"]
+
+    assert ranker == {
+        "kind": "fused-rank blend (no learned combiner)", "algorithm": None, "uses_cross_encoder": True,
+        "importances": [], "holdout": None,
+    }  # fmt: skip
+
+
+async def test_info_reads_a_local_manifest_when_the_registry_has_none(client, nats_server, data_dir):
+    directory = data_dir / "models" / OLD
+    directory.mkdir(parents=True)
+    section = combiner_section({"file_docs": 1.0}, kind="logistic")
+    (directory / "manifest.json").write_text(json.dumps({"version": OLD, "combiner": section, "files": {}}))
+    await seed(nats_server.url, pointer=POINTER)  # registered nowhere: a model copied by hand
+
+    ranker = (await client.get("/api/reranker/info")).json()["ranker"]
+
+    assert (ranker["kind"], ranker["algorithm"]) == ("learned combiner", "logistic")
+    assert ranker["importances"] == [{"feature": "file_docs", "share": 1.0}]

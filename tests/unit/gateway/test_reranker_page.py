@@ -12,7 +12,16 @@ async def test_serves_the_reranker_page_with_its_controls(client: AsyncTestClien
     assert answer.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in answer.headers["content-security-policy"]
     page = answer.text
-    controls = ("mine", "train", "rollback", "promote-force", "loss-model", "metrics-chart", "models-table")
+    controls = (
+        "mine",
+        "train",
+        "rollback",
+        "promote-force",
+        "loss-model",
+        "metrics-chart",
+        "models-table",
+        "importances",
+    )
     for testid in controls:
         assert f'data-testid="{testid}"' in page
     for labelled in ("train-epochs", "train-budget", "train-loss", "mine-source", "eval-split"):

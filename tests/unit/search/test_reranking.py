@@ -19,7 +19,7 @@ from services.search.reranking import BLEND, LoadedReranker, rerank
 from services.search.score_cache import ScoreCache
 from services.search.settings import SearchSettings
 from shared.blend import blend_with_scores
-from shared.schemas import IndexUpdated, SearchReply, SearchRequest
+from shared.schemas import Candidate, IndexUpdated, SearchReply, SearchRequest
 
 FIXTURE_REPO = Path(__file__).resolve().parents[2] / "fixtures" / "sample_repo"
 DIM = 16
@@ -61,7 +61,15 @@ def reranker(version: str, scorer: FakeScorer) -> LoadedReranker:
     return LoadedReranker(version=version, sha256="ab" * 32, scorer=scorer)  # type: ignore[arg-type]
 
 
-CANDIDATES = [(f"h{i}", "x" * (i + 1)) for i in range(8)]  # longer text: higher fake score
+def candidate(i: int, text: str, path: str = "pkg/mod.py") -> Candidate:
+    return Candidate(
+        doc_id=f"{path}:{i}", repo="r", path=path, start_line=i, end_line=i + 1, language="python",
+        chunk_kind="function", content_hash=f"h{i}", text=text, fusion_rank=i + 1,
+        fusion_score=1 / (61 + i), bm25_rank=i + 1, bm25_score=1.0, vector_rank=i + 1, vector_score=0.5,
+    )  # fmt: skip
+
+
+CANDIDATES = [candidate(i, "x" * (i + 1)) for i in range(8)]  # longer text: higher fake score
 
 
 # ---------------------------------------------------------------- rerank and the score cache
@@ -70,7 +78,7 @@ CANDIDATES = [(f"h{i}", "x" * (i + 1)) for i in range(8)]  # longer text: higher
 def test_rerank_scores_only_the_top_n_and_orders_them_by_the_shared_blend():
     scorer = FakeScorer()
     ranked = rerank(reranker("v1", scorer), ScoreCache(100), "q", CANDIDATES, top_n=5)
-    assert scorer.calls == [[text for _, text in CANDIDATES[:5]]]
+    assert scorer.calls == [[c.text for c in CANDIDATES[:5]]]
     expected = blend_with_scores(range(8), [1.0, 2.0, 3.0, 4.0, 5.0], 5)
     assert ranked == expected
     # fusion ranks 1..5 meet cross-encoder ranks 5..1: the ends tie (1/61 + 1/65), the better fusion
@@ -85,7 +93,7 @@ def test_cached_scores_skip_the_model_per_version_and_query():
     cache = ScoreCache(100)
     first = rerank(reranker("v1", scorer), cache, "q", CANDIDATES, top_n=4)
     rerank(reranker("v1", scorer), cache, "q", CANDIDATES, top_n=6)
-    assert scorer.calls[1] == [CANDIDATES[4][1], CANDIDATES[5][1]]  # only the two not cached
+    assert scorer.calls[1] == [CANDIDATES[4].text, CANDIDATES[5].text]  # only the two not cached
     again = rerank(reranker("v1", scorer), cache, "q", CANDIDATES, top_n=4)
     assert len(scorer.calls) == 2 and again == first
     rerank(reranker("v2", scorer), cache, "q", CANDIDATES, top_n=4)  # another model: scored anew
