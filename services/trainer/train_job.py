@@ -1,7 +1,13 @@
 """A train job: the stored triplets (behind the firewall again) → fine-tuned cross-encoder → ONNX
-(+ int8) → a verified artifact directory under models/ → the object store `models`.
+(+ int8), and the learned combiner over them → a verified artifact directory under models/ → the
+object store `models`.
 
-The heavy part runs in a worker thread; torch is imported only here, when a job runs.
+Stages and their share of the progress bar: the combiner's query groups (fusion candidates from
+the search service; a quarter of the queries is then kept out of the cross-encoder's training),
+the cross-encoder, its export, the combiner (chosen on the held-out queries, written into the
+artifact), publication. When the search service gives no candidates or too few groups have a
+positive, the artifact is the cross-encoder alone and the log and manifest ("combiner_skipped")
+say why. The heavy part runs in a worker thread; torch is imported only here, when a job runs.
 """
 
 from __future__ import annotations
@@ -10,21 +16,32 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.trainer.mine_job import eval_questions
 from services.trainer.mining import count_by_source, firewall, load_triplets
-from services.trainer.params import parse_params
+from services.trainer.params import TrainParams, parse_params
 from services.trainer.settings import TrainerSettings
-from shared.schemas import TrainCommand
+from shared.schemas import Candidate, TrainCommand, Triplet
+
+if TYPE_CHECKING:  # the combiner imports onnx: only when a job runs
+    from services.trainer.combiner.groups import CandidateSearch
+    from services.trainer.combiner.stage import Prepared
 
 log = logging.getLogger("codesift.trainer.train")
 Progress = Callable[[float, str], None]
-TRAIN_SHARE = 0.85  # of the job's progress bar; export and publication take the rest
+GROUPS, TRAIN, EXPORT, COMBINER = 0.05, 0.75, 0.85, 0.97  # where each stage ends on the progress bar
 
 
 def run_train(
-    command: TrainCommand, settings: TrainerSettings, progress: Progress, should_stop: Callable[[], bool]
+    command: TrainCommand,
+    settings: TrainerSettings,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+    search: CandidateSearch | None = None,
 ) -> dict:
+    """search: fusion candidates (`SearchSource.candidates`); None trains no combiner."""
+    from services.trainer.combiner import fit_combiner
     from services.trainer.export import export_onnx
     from services.trainer.manifest import new_version, publish, staging_dir, write_manifest
     from services.trainer.training import train_cross_encoder
@@ -40,6 +57,8 @@ def run_train(
             "time_budget_s": command.time_budget_s,
             "min_triplets": command.min_triplets,
             "base_model": settings.reranker_base_model or None,
+            "combiner": settings.combiner,
+            "top_n": settings.reranker_topn,
         }
     )
     stored = load_triplets(settings.training_dir / "triplets.jsonl")
@@ -47,20 +66,39 @@ def run_train(
     log.info(
         "%d triplets (%s); %d dropped by the firewall", len(triplets), count_by_source(triplets), len(dropped)
     )
+    prepared, skipped = prepare_combiner(triplets, params, search, lambda f, m: progress(GROUPS * f, m))
     settings.models.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.models, prefix=".tmp-work-") as work:
         result = train_cross_encoder(
-            triplets,
+            prepared.cross_encoder_triplets(triplets) if prepared else triplets,
             Path(work),
             params,
-            progress=lambda f, m: progress(TRAIN_SHARE * f, m),
+            progress=lambda f, m: progress(GROUPS + (TRAIN - GROUPS) * f, m),
             should_stop=should_stop,
         )
-        progress(TRAIN_SHARE, "exporting to ONNX and checking parity")
+        progress(TRAIN, "exporting to ONNX and checking parity")
         staging = staging_dir(settings.models)
         exported = export_onnx(result.hf_dir, staging, result.parity_pairs)
+        section = None
+        if prepared is not None:
+            section = fit_combiner(
+                prepared,
+                staging,
+                ce_dir=staging,
+                setting=params.combiner,
+                seed=params.seed,
+                progress=lambda f, m: progress(EXPORT + (COMBINER - EXPORT) * f, m),
+            )
+            log.info("combiner: %s", {k: v for k, v in section.items() if k != "importances"})
         version = new_version()
-        write_manifest(staging, version=version, training=result, export=exported)
+        write_manifest(
+            staging,
+            version=version,
+            training=result,
+            export=exported,
+            combiner=section,
+            combiner_skipped=skipped,
+        )
         final = publish(staging, settings.models, version)
     log.info("model %s written to %s", version, final)
     return {
@@ -71,4 +109,48 @@ def run_train(
         "stop_reason": result.stop_reason,
         "validation_mrr": result.validation[-1].mrr if result.validation else None,
         "int8_spearman": exported.int8.spearman,
+        "combiner": section["kind"] if section else None,
+        "combiner_skipped": skipped,
     }
+
+
+def prepare_combiner(
+    triplets: list[Triplet], params: TrainParams, search: CandidateSearch | None, progress: Progress
+) -> tuple[Prepared | None, str | None]:
+    """(the combiner's groups, None), or (None, why no combiner is trained)."""
+    from services.trainer.combiner import Skipped, prepare
+
+    if params.combiner == "none":
+        reason = "combiner: none asked"
+    elif search is None:
+        reason = "no search service to ask for fusion candidates"
+    else:
+        try:
+            prepared = prepare(triplets, _indexed_only(search), params.top_n, progress)
+        except Skipped as exc:
+            reason = str(exc)
+        except Exception as exc:  # the search service is down or answers an error: the CE still trains
+            reason = f"the search service gave no fusion candidates: {exc or type(exc).__name__}"
+        else:
+            kept = len(prepared.cross_encoder_triplets(triplets))
+            if kept >= params.min_triplets:
+                return prepared, None
+            reason = f"the combiner's held-out queries would leave {kept} triplets (< {params.min_triplets})"
+    log.warning("no combiner trained: %s", reason)
+    progress(1.0, f"no combiner: {reason}")
+    return None, reason
+
+
+def _indexed_only(search: CandidateSearch) -> CandidateSearch:
+    """No candidates for a repository that is no longer indexed (its groups are dropped)."""
+    from services.trainer.sources import SourceError
+
+    def candidates(query: str, repo: str | None, k: int) -> list[Candidate]:
+        try:
+            return search(query, repo, k)
+        except SourceError as exc:
+            if exc.field == "repo":
+                return []
+            raise
+
+    return candidates

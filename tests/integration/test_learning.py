@@ -87,8 +87,15 @@ def test_feedback_then_mine_then_train_makes_a_verified_model(stack: Stack):
     manifest = json.loads((models[0] / "manifest.json").read_text())
     assert manifest["version"] == models[0].name
     from services.trainer.manifest import verify_manifest
+    from shared.combiner import read_meta
 
     verify_manifest(models[0])  # every sha256 matches
+    # the combiner learned over the fusion candidates the replicas gave the trainer, in the same artifact
+    assert {"combiner.onnx", "combiner.json"} <= set(manifest["files"]), manifest.get("combiner_skipped")
+    meta = read_meta(models[0])
+    assert manifest["combiner"]["kind"] == meta["kind"]
+    assert manifest["combiner"]["groups"].get("bootstrap", 0) > 0
+    assert sum(manifest["combiner"]["importances"].values()) == pytest.approx(1.0, abs=1e-4)
     assert not [p for p in (stack.data_dir / "models").iterdir() if p.name.startswith(".tmp")]
 
     status_out = codesift("status", data_dir=stack.data_dir)
