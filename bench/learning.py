@@ -1,7 +1,7 @@
 """The whole learning loop on a repository and its golden questions, in process, without the stack.
 
     python -m bench.learning REPO GOLDEN [--name NAME] [--time-budget SECONDS] [--top-n N]
-                                         [--combiner auto|lambdamart|logistic|none]
+                                         [--combiner auto|lambdamart|logistic|ensemble|none]
 
 1. Index REPO with the search service's own modules (int8 MiniLM vectors + BM25, fused by RRF).
    Vectors are kept under CACHE_DIR/bench-learning between runs: a second run embeds only what
@@ -213,7 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-budget", type=float, default=300.0, help="seconds of training (default 300)")
     parser.add_argument("--top-n", type=int, default=20, help="candidates the reranker reorders")
     parser.add_argument(
-        "--combiner", default="auto", choices=("auto", "lambdamart", "logistic", "none"), help="(auto)"
+        "--combiner",
+        default="auto",
+        choices=("auto", "lambdamart", "logistic", "ensemble", "none"),
+        help="(auto)",
     )
     args = parser.parse_args(argv)
     began = time.perf_counter()

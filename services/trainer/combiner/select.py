@@ -5,7 +5,7 @@ The served score of a candidate is
 
     score = ranker(row) + prior x (-fusion_rank_log) + ce_weight x ce_logit
 
-`ranker` is LambdaMART or logistic (`models.fit`, unit-scaled); the prior pulls toward the fusion
+`ranker` is LambdaMART, logistic or their mean (`models.fit`, unit-scaled); the prior pulls toward the fusion
 order (a large prior reproduces it, so a ranker that does not help falls back to fusion);
 `ce_weight` 0 means the cross-encoder is not used at all (replicas then skip scoring it).
 

@@ -31,7 +31,7 @@ from services.trainer.combiner.select import Choice, choose, judged_with_cross_e
 from shared.schemas import Triplet
 
 Progress = Callable[[float, str], None]
-Setting = Literal["auto", "lambdamart", "logistic", "none"]
+Setting = Literal["auto", "lambdamart", "logistic", "ensemble", "none"]
 MIN_GROUPS = 8  # groups with a positive among their candidates; fewer: no combiner
 
 
@@ -123,7 +123,7 @@ def fit_combiner(
         "prior": choice.prior,
         "ce_weight": choice.ce_weight,
         "scale": ranker.scale,
-        "params": LAMBDAMART if ranker.kind == "lambdamart" else {"C": LOGISTIC_C, "balanced": True},
+        "params": _params(ranker.kind),
         "parity": checked,
         "train_seconds": round(seconds, 2),
     }
@@ -157,6 +157,13 @@ def holdout_logits(
             progress(done)
         logits.append(scorer.score(group.query, [c.text for c in group.candidates]))
     return logits
+
+
+def _params(kind: str) -> dict[str, Any]:
+    logistic = {"C": LOGISTIC_C, "balanced": True}
+    if kind == "ensemble":
+        return {"lambdamart": LAMBDAMART, "logistic": logistic, "mean": "of the unit-scaled scores"}
+    return LAMBDAMART if kind == "lambdamart" else logistic
 
 
 def _summary(choice: Choice) -> str:

@@ -3,6 +3,8 @@ query groups and the held-out queries the cross-encoder never trains on."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgspec
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from services.trainer.combiner import Skipped, fit_combiner, prepare
 from services.trainer.combiner.export import ParityError, combiner_graph, onnx_scores, parity, write_combiner
 from services.trainer.combiner.groups import NEGATIVE, POSITIVE, UNJUDGED, build_groups
 from services.trainer.combiner.holdout import cross_encoder_triplets, fold_of, holdout_keys
-from services.trainer.combiner.models import fit
+from services.trainer.combiner.models import RANKER_COLUMNS, fit
 from services.trainer.combiner.select import (
     CE_MARGIN,
     Choice,
@@ -32,7 +34,7 @@ def prepared():
     return prepare(triplets, search_in(lists), 20)
 
 
-@pytest.mark.parametrize("kind", ["lambdamart", "logistic"])
+@pytest.mark.parametrize("kind", ["lambdamart", "logistic", "ensemble"])
 def test_a_planted_preference_is_learned_and_served_on_new_queries(prepared, tmp_path, kind):
     section = fit_combiner(prepared, tmp_path, ce_dir=None, setting=kind)
     assert section["kind"] == kind and section["uses_cross_encoder"] is False
@@ -51,7 +53,7 @@ def test_a_planted_preference_is_learned_and_served_on_new_queries(prepared, tmp
     assert shares["ce_logit"] == 0.0
 
 
-@pytest.mark.parametrize("kind", ["lambdamart", "logistic"])
+@pytest.mark.parametrize("kind", ["lambdamart", "logistic", "ensemble"])
 def test_onnx_scores_like_the_native_model_with_prior_and_cross_encoder(prepared, tmp_path, kind):
     ranker = fit(kind, prepared.groups)
     choice = Choice(kind=kind, prior=0.7, ce_weight=0.3)
@@ -73,12 +75,54 @@ def test_onnx_scores_like_the_native_model_with_prior_and_cross_encoder(prepared
     np.testing.assert_allclose(served.score(rows), native, atol=1e-4 * max(1.0, np.abs(native).max()))
 
 
+@pytest.mark.parametrize("kind", ["lambdamart", "ensemble"])
+def test_features_that_fall_on_a_float32_rounded_tree_threshold_split_as_in_lightgbm(prepared, kind):
+    rng = np.random.default_rng(5)  # continuous features: LightGBM's thresholds fall between float32s
+    groups = [
+        dataclasses.replace(g, rows=(g.rows + rng.uniform(0, 0.01, g.rows.shape)).astype(np.float32))
+        for g in prepared.groups
+    ]
+    ranker = fit(kind, groups)
+    booster = ranker.model[0].model if kind == "ensemble" else ranker.model
+    splits, stack = [], [t["tree_structure"] for t in booster.booster_.dump_model()["tree_info"]]
+    while stack:
+        node = stack.pop()
+        if "split_index" in node:
+            splits.append((node["split_feature"], node["threshold"]))
+            stack += [node["left_child"], node["right_child"]]
+    rounded_up = [(f, t) for f, t in splits if float(np.float32(t)) > t]  # float32(t) > t: x = it goes right
+    assert rounded_up
+    rows = np.repeat(groups[0].rows[:1], len(rounded_up), axis=0)
+    for row, (feature, threshold) in zip(rows, rounded_up, strict=True):
+        row[RANKER_COLUMNS[feature]] = np.float32(threshold)
+    choice = Choice(kind=kind, prior=0.0, ce_weight=0.0)
+    native = final_scores(ranker, choice, rows)
+    assert np.abs(onnx_scores(combiner_graph(ranker, choice), rows) - native).max() < 1e-4
+
+
 def test_an_export_that_does_not_match_the_model_fails_parity(prepared):
     ranker = fit("logistic", prepared.groups)
     rows = np.concatenate([g.rows for g in prepared.groups])
     model = combiner_graph(ranker, Choice(kind="logistic", prior=0.0, ce_weight=0.0))
     with pytest.raises(ParityError, match=r"differs from logistic"):
         parity(model, ranker, Choice(kind="logistic", prior=2.0, ce_weight=0.0), rows)
+
+
+def test_the_ensemble_scores_the_mean_of_its_unit_scaled_rankers_and_is_one_of_the_kinds_chosen_from(
+    prepared,
+):
+    rows = np.concatenate([g.rows for g in prepared.groups])
+    ensemble = fit("ensemble", prepared.groups)
+    mean = (
+        fit("lambdamart", prepared.groups).predict(rows) + fit("logistic", prepared.groups).predict(rows)
+    ) / 2
+    np.testing.assert_allclose(ensemble.predict(rows), ensemble.scale * mean, rtol=1e-9)
+    assert ensemble.scale != 1.0  # rescaled to unit within-group std, as the others are
+
+    choice = choose(prepared.groups, holdout_keys(prepared.groups), None)
+    assert {"mrr_lambdamart", "mrr_logistic", "mrr_ensemble"} <= set(choice.figures["cv"])
+    with pytest.raises(ValueError, match=r"kind: 'forest' is not one of lambdamart, logistic, ensemble"):
+        fit("forest", prepared.groups)  # type: ignore[arg-type]
 
 
 def test_the_cross_encoder_is_used_only_when_it_helps_on_held_out_queries():

@@ -49,7 +49,7 @@ def test_the_artifact_holds_a_combiner_and_the_cross_encoder_never_saw_the_held_
     assert {"combiner.onnx", "combiner.json"} <= set(manifest["files"])
     assert has_combiner(model_dir) and Combiner(model_dir).kind == result["combiner"]
     section = manifest["combiner"]
-    assert section["kind"] in ("lambdamart", "logistic") and section["groups"] == {"logs": 40}
+    assert section["kind"] in ("lambdamart", "logistic", "ensemble") and section["groups"] == {"logs": 40}
     assert set(section["holdout"]) >= {"groups", "mrr_fusion", "mrr_combiner", "mrr_combiner_ce"}
     assert sum(section["importances"].values()) == pytest.approx(1.0, abs=1e-4)
     assert "combiner_skipped" not in manifest
