@@ -1,6 +1,6 @@
 """Hot reload under load: time from a promotion until every replica serves the new model, and failed searches.
 
-    python -m bench.reload [--replicas 3] [--swaps 5] [--clients 4] [--model DIR]
+    python -m bench.reload [--replicas 3] [--swaps 5] [--cold 1] [--clients 4] [--model DIR]
 
 A real nats-server, N search replica processes (`python -m services.search replica`, as `codesift up`
 starts them) serving the fixture repository's index, and a real trained model (the tiny test
@@ -13,7 +13,8 @@ version. Kinds of swap:
   so every replica had it downloaded, verified and warmed before the promotion;
 - rollback: back to the version served before (replicas keep it warm);
 - on disk: a version served earlier, in the replicas' disk cache only (verified and loaded again);
-- cold: a version no replica has seen: downloaded from the object store during the swap;
+- cold: a version no replica has seen: downloaded from the object store during the swap (--cold N
+  of them, each under a new name; the archive carries what is served, not the fp32 `model.onnx`);
 - none: back to no reranker.
 """
 
@@ -111,7 +112,10 @@ async def timed_swap(
     return Swap(kind, version, seconds, len(times), len(failures), p99, dict(seen))
 
 
-async def run(model_dir: Path, work: Path, replicas: int, swaps: int, clients: int) -> list[Swap]:
+async def run(
+    model_dir: Path, work: Path, replicas: int, swaps: int, cold_swaps: int, clients: int
+) -> tuple[list[Swap], int]:
+    """The swaps, and the size of the archive in the object store."""
     server = start_nats(work / "nats")
     processes: list[ReplicaProcess] = []
     nc = await nats.connect(server.url)
@@ -119,8 +123,8 @@ async def run(model_dir: Path, work: Path, replicas: int, swaps: int, clients: i
         js = await bootstrap(nc, replicas=1)
         await publish_index(nc, js, await asyncio.to_thread(build_index), "bench-reload")
         announced = [f"{VERSION_PREFIX}20260201-{i:06d}" for i in range(swaps)]
-        cold = f"{VERSION_PREFIX}20260301-000000"
-        sha256, _ = await upload_model(js, model_dir, aliases=(*announced, cold))
+        cold = [f"{VERSION_PREFIX}20260301-{i:06d}" for i in range(cold_swaps)]
+        sha256, data = await upload_model(js, model_dir, aliases=(*announced, *cold))
         for i in range(replicas):
             processes.append(ReplicaProcess(f"search-{i + 1}", server.url, work / "data", work / "cache"))
         await wait_for(nc, replicas, lambda info: info.index_version == "bench-reload", timeout=180, poll=0.2)
@@ -133,9 +137,10 @@ async def run(model_dir: Path, work: Path, replicas: int, swaps: int, clients: i
             results.append(await timed_swap(nc, js, "announced", version, sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "rollback", announced[-2], sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "on disk", announced[-3], sha256, replicas, clients))
-        results.append(await timed_swap(nc, js, "cold", cold, sha256, replicas, clients))
+        for version in cold:
+            results.append(await timed_swap(nc, js, "cold", version, sha256, replicas, clients))
         results.append(await timed_swap(nc, js, "none", None, None, replicas, clients))
-        return results
+        return results, len(data)
     finally:
         await nc.close()
         codes = [p.stop() for p in processes]
@@ -146,7 +151,7 @@ async def run(model_dir: Path, work: Path, replicas: int, swaps: int, clients: i
 
 def table(results: list[Swap], replicas: int, clients: int, artifact_mb: float) -> str:
     lines = [
-        f"| swap ({replicas} replicas, {clients} searching clients, artifact {artifact_mb:.0f} MB) "
+        f"| swap ({replicas} replicas, {clients} searching clients, archive {artifact_mb:.0f} MB) "
         "| promotion → all serving, ms | searches during | failed | p99 search ms |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
@@ -162,6 +167,9 @@ def table(results: list[Swap], replicas: int, clients: int, artifact_mb: float) 
             f"\nannounced swaps: median {statistics.median(announced):.0f} ms, max {max(announced):.0f} ms; "
             f"failed searches in all swaps: {failed} of {searches}"
         )
+    cold = [r.seconds * 1000 for r in results if r.kind == "cold"]
+    if cold:
+        lines.append(f"never-seen models ({len(cold)}): median {statistics.median(cold):.0f} ms")
     return "\n".join(lines)
 
 
@@ -169,16 +177,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--swaps", type=int, default=5, help="announced swaps (at least 3)")
+    parser.add_argument("--cold", type=int, default=1, help="swaps to a model no replica has seen")
     parser.add_argument("--clients", type=int, default=4, help="concurrent searching clients")
     parser.add_argument("--model", type=Path, help="a model artifact directory (default: train the tiny one)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="codesift-bench-reload-") as tmp:
         work = Path(tmp)
         model_dir = args.model or train_tiny_model(work / "models")
-        artifact_mb = sum(p.stat().st_size for p in model_dir.iterdir()) / 1e6
-        results = asyncio.run(run(model_dir, work, args.replicas, max(3, args.swaps), args.clients))
+        results, size = asyncio.run(
+            run(model_dir, work, args.replicas, max(3, args.swaps), args.cold, args.clients)
+        )
     print(f"\n## codesift hot reload ({os.cpu_count()} CPUs)\n")
-    print(table(results, args.replicas, args.clients, artifact_mb))
+    print(table(results, args.replicas, args.clients, size / 1e6))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Rerank latency: the int8 ONNX cross-encoder as replicas serve it vs sentence-transformers, and end to end.
 
-    python -m bench.rerank [--queries 20] [--max-length 256] [--model DIR --hf DIR] [--no-http]
+    python -m bench.rerank [--queries 20] [--max-length 144] [--model DIR --hf DIR] [--no-http]
 
 1. Indexes this repository and takes, for golden questions of golden.json, the fusion top 50 (real
    chunks, real queries). For top N = 10/20/50 it times scoring the same pairs with the served
@@ -16,7 +16,8 @@
 
 The model is the tiny test model (trained here in about a minute) unless --model/--hf name an
 artifact and its Hugging Face directory: every MiniLM-L6 cross-encoder costs the same to run, and
---max-length (default 256, the longest the trainer picks) is the length scored.
+--max-length (default 144, the longest the trainer picks: `LENGTH_BOUNDS`, and replicas score at the
+trained length) is the length scored.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from services.search.indexer import index_repository
 from services.search.reranking import LoadedReranker, rerank
 from services.search.score_cache import ScoreCache
 from services.search.settings import SearchSettings
+from services.trainer.training import LENGTH_BOUNDS
+from shared.schemas import Candidate
 from shared.scoring import CrossEncoderScorer
 from tests.integration.replicas import embedder_dir, promote, upload_model, wait_for
 
@@ -128,11 +131,23 @@ def time_cached(scorer: CrossEncoderScorer, pairs: Questions, n: int) -> Timing:
     cache = ScoreCache(100_000)
     seconds = []
     for q, chunks in pairs:
-        rerank(reranker, cache, q, chunks, n)
+        candidates = [
+            _candidate(rank, content_hash, text) for rank, (content_hash, text) in enumerate(chunks, 1)
+        ]
+        rerank(reranker, cache, q, candidates, n)
         began = time.perf_counter()
-        rerank(reranker, cache, q, chunks, n)
+        rerank(reranker, cache, q, candidates, n)
         seconds.append(time.perf_counter() - began)
     return Timing(*percentiles(seconds), 0.0)
+
+
+def _candidate(rank: int, content_hash: str, text: str) -> Candidate:
+    """A fusion candidate as a replica passes it to `rerank` (only the hash and text matter here)."""
+    return Candidate(
+        doc_id=content_hash, repo="codesift", path="", start_line=1, end_line=1, language="",
+        chunk_kind="", content_hash=content_hash, text=text, fusion_rank=rank, fusion_score=1 / (60 + rank),
+        bm25_rank=None, bm25_score=0.0, vector_rank=None, vector_score=0.0,
+    )  # fmt: skip
 
 
 def flops(scorer: CrossEncoderScorer, pairs: Questions, n: int) -> float:
@@ -200,7 +215,9 @@ def end_to_end(index: SearchIndex, model_dir: Path, queries: list[str], work: Pa
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", type=int, default=20, help="golden questions timed in process")
-    parser.add_argument("--max-length", type=int, default=256, help="tokens per pair (query + chunk)")
+    parser.add_argument(
+        "--max-length", type=int, default=LENGTH_BOUNDS[1], help="tokens per pair (query + chunk)"
+    )
     parser.add_argument("--model", type=Path, help="artifact directory (with --hf)")
     parser.add_argument("--hf", type=Path, help="its Hugging Face directory, for CrossEncoder.predict")
     parser.add_argument("--no-http", action="store_true", help="skip the end-to-end HTTP part")

@@ -62,9 +62,11 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
     settings = settings or search_settings()
     broker = make_broker(settings)
     broker.include_router(replica_router)
+    loader: RerankerLoader | None = None
 
     @asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        nonlocal loader
         replica = Replica(settings, load_embedder(settings))
         nc = await nats.connect(server_list(resolve_nats_url(settings)), max_reconnect_attempts=-1)
         js = await bootstrap(nc)
@@ -85,7 +87,13 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
             await poll
         await nc.drain()
 
-    return FastStream(broker, lifespan=lifespan)
+    async def caught_up() -> None:
+        """Subscribers are live (the broker starts after the lifespan): read the pointer once more."""
+        await broker.connection.flush()  # the server has our subscriptions once it answers the ping
+        if loader is not None:
+            await loader.subscribed()
+
+    return FastStream(broker, lifespan=lifespan, after_startup=[caught_up])
 
 
 def create_indexer_app(settings: SearchSettings | None = None) -> FastStream:

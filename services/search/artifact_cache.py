@@ -36,11 +36,16 @@ def entry(cache_dir: Path, version: str, sha256: str) -> Path:
     return cache_dir / f"{version}.{sha256[:16]}"
 
 
+def lock_file(target: Path) -> Path:
+    """Held while `target` (an entry) is fetched, verified or pruned."""
+    return target.parent / f".{target.name}.lock"
+
+
 async def fetch_artifact(js: JetStreamContext, version: str, sha256: str, cache_dir: Path) -> Path:
     """The verified directory of `version` whose archive has `sha256`; raises ArtifactError."""
     target = entry(cache_dir, version, sha256)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with (cache_dir / f".{target.name}.lock").open("a") as lock:
+    with lock_file(target).open("a") as lock:
         await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
         try:
             if target.is_dir():
@@ -77,7 +82,7 @@ def prune(cache_dir: Path, keep: int = KEEP) -> list[str]:
     )
     removed = []
     for path in entries[keep:]:
-        with _try_lock(cache_dir / f".{path.name}.lock") as locked:
+        with _try_lock(lock_file(path)) as locked:
             if locked:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)

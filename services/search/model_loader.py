@@ -1,11 +1,13 @@
 """Keeps a replica's reranker in step with the production pointer (KV `registry`, key "model").
 
-Three ways a change arrives: the pointer read at start-up, the `codesift.model.updated` broadcast,
-and a poll of the pointer every CODESIFT_RERANKER_RELOAD_INTERVAL seconds that catches a missed
-broadcast. Each loads the artifact (download, sha256, manifest), builds and warms an onnxruntime
-session in a worker thread, and only then swaps it in; a load that fails keeps what is served and
-reports why. Changes are applied one at a time, reading the pointer under the same lock, so a
-slow load can never overwrite a newer decision.
+Three ways a change arrives: the pointer read at start-up (and once more as soon as the replica
+subscribes: a promotion broadcast during a start-up load of several seconds reached no one here),
+the `codesift.model.updated` broadcast, and a poll of the pointer every
+CODESIFT_RERANKER_RELOAD_INTERVAL seconds that catches a missed broadcast. Each loads the artifact
+(download, sha256, manifest), builds and warms an onnxruntime session in a worker thread, and
+only then swaps it in; a load that fails keeps what is served and reports why. Changes are
+applied one at a time, reading the pointer under the same lock, so a slow load can never
+overwrite a newer decision.
 
 Downloading a full artifact takes seconds, so a replica prepares each newly trained model as
 soon as `codesift.model.trained` announces it, and keeps the model it served before the current
@@ -85,6 +87,17 @@ class RerankerLoader:
                 return
             await self._apply(key)
 
+    async def subscribed(self) -> None:
+        """Once `codesift.model.updated` is subscribed: serve what the pointer names now.
+
+        The start-up read came before the subscription; a promotion broadcast in between would
+        otherwise wait for the poll (60 s by default).
+        """
+        try:
+            await self.sync()
+        except Exception as exc:  # the bus is down: the poll tries again
+            log.warning("%s could not read the model pointer: %s", self.replica.replica_id, exc)
+
     async def updated(self, version: str | None, sha256: str | None) -> None:
         """A `codesift.model.updated` broadcast: serve `version` (None: no reranker)."""
         if self.pinned:
@@ -133,6 +146,7 @@ class RerankerLoader:
         if current is not None and (current.version, current.sha256) == key:
             return
         began = time.perf_counter()
+        log.info("%s loads %s", self.replica.replica_id, key[0])
         try:
             loaded = await self._load(key)
         except Exception as exc:

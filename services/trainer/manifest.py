@@ -5,7 +5,8 @@ crash) and renamed to `models/cross-encoder-codesift-YYYYMMDD-HHMMSS/` only once
 and verified, so nothing half-written is ever visible under a version name.
 
 Hashing and verification live in `shared.artifacts`: search replicas and the evaluator refuse an
-artifact whose files do not match their recorded sha256.
+artifact whose files do not match their recorded sha256. The fp32 `model.onnx` is listed with the
+rest but marked "local_only": the object store carries only what is served.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from shared.artifacts import (
+    LOCAL_ONLY,
     MANIFEST,
     VERSION_PREFIX,
     ArtifactError,
@@ -63,8 +65,14 @@ def write_manifest(
     training: TrainResult,
     export: ExportResult,
     created: datetime.datetime | None = None,
+    combiner: dict[str, Any] | None = None,
+    combiner_skipped: str | None = None,
 ) -> dict[str, Any]:
-    """Hash the files in `directory` and write its manifest.json; returns the manifest."""
+    """Hash the files in `directory` and write its manifest.json; returns the manifest.
+
+    combiner: the "combiner" section when the artifact holds one (services/trainer/combiner);
+    combiner_skipped: why it holds none (recorded as "combiner_skipped").
+    """
     created = created or datetime.datetime.now(datetime.UTC)
     run = msgspec.to_builtins(training, enc_hook=str)
     manifest = {
@@ -89,6 +97,11 @@ def write_manifest(
         },
         "files": file_hashes(directory),
     }
+    manifest["local_only"] = [name for name in LOCAL_ONLY if name in manifest["files"]]  # not archived
+    if combiner is not None:
+        manifest["combiner"] = combiner
+    if combiner_skipped is not None:
+        manifest["combiner_skipped"] = combiner_skipped
     _write_json(directory / MANIFEST, manifest)
     return manifest
 

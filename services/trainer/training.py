@@ -7,9 +7,9 @@ Fitting 2 CPU cores: fine-tuning runs ~3 pairs/s at max length 256 (BCE, batch 1
 128 (bench/train.py), so the sequence length is taken from the data (`choose_max_length`), the
 loop stops when `time_budget_s` is spent and still saves the model, and validation uses a small
 held-out set of queries. On this repository's bootstrap set the (query, code) pairs' 90th
-percentile is ~480 tokens, so the length is 256 and one epoch of its ~240 triplets x 5 pairs
-takes about 6 minutes. torch, transformers and datasets are imported inside the functions that
-need them: importing this module stays cheap.
+percentile is ~480 tokens, so the length is the upper bound (one epoch of its ~240 triplets x 5
+pairs took about 6 minutes when that was 256). torch, transformers and datasets are imported
+inside the functions that need them: importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[float, str], None]
 LENGTH_PERCENTILE = 90
-LENGTH_BOUNDS = (64, 256)
+# Replicas and the evaluator score at the trained length: 144 keeps search p50 at top 20 under
+# 250 ms on 2 cores (bench/rerank.py: ~220 ms; 235-280 ms at 160, ~320 ms at 256).
+LENGTH_BOUNDS = (64, 144)
 LENGTH_STEP = 32
 LENGTH_SAMPLE = 2000  # pairs tokenized to choose the max length (a few hundred ms)
 PARITY_PAIRS = 128  # validation pairs handed to the ONNX parity check
@@ -176,7 +178,7 @@ def pair_length_percentile(tokenizer: Any, triplets: Sequence[Triplet], negative
 
 
 def choose_max_length(p90: int) -> int:
-    """Clamp to [64, 256] and round up to a multiple of 32 (an attention cost of ~length²)."""
+    """Clamp to LENGTH_BOUNDS and round up to a multiple of 32 (an attention cost of ~length²)."""
     low, high = LENGTH_BOUNDS
     return min(high, max(low, math.ceil(p90 / LENGTH_STEP) * LENGTH_STEP))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import msgspec
 import nats
 import pytest
 
+from services.search.artifact_cache import entry, lock_file
 from services.search.replica import NO_RERANKER
 from services.search.reranking import BLEND
 from services.search.settings import SearchSettings
@@ -40,6 +42,7 @@ pytestmark = pytest.mark.slow
 PROMOTED = TINY_VERSION  # announced as trained, prepared by every replica, then promoted
 MISSED = VERSION_PREFIX + "20260102-120000"  # promoted without a broadcast: the poll finds it
 TAMPERED = VERSION_PREFIX + "20260103-120000"  # its archive in the store no longer matches its sha256
+STARTING = VERSION_PREFIX + "20260104-120000"  # promoted while a replica was starting, before it subscribed
 QUERIES = ("where is the password hashed", "how are tokens checked", "render a template", "read the config")
 
 
@@ -51,13 +54,13 @@ class Cluster:
     archive: bytes
     replicas: list[ReplicaProcess] = field(default_factory=list)
 
-    def start_replica(self, replica_id: str) -> ReplicaProcess:
+    def start_replica(self, replica_id: str, reload_interval: str = "1") -> ReplicaProcess:
         replica = ReplicaProcess(
             replica_id,
             self.server.url,
             self.root / "data",
             self.root / "cache",
-            reranker_reload_interval="1",
+            reranker_reload_interval=reload_interval,
         )
         self.replicas.append(replica)
         return replica
@@ -68,7 +71,7 @@ async def _prepare(url: str, model_dir: Path) -> tuple[str, bytes]:
     try:
         js = await bootstrap(nc, replicas=1)
         await publish_index(nc, js, build_index(), "reload-test")
-        return await upload_model(js, model_dir, aliases=(MISSED,))
+        return await upload_model(js, model_dir, aliases=(MISSED, STARTING))
     finally:
         await nc.close()
 
@@ -206,6 +209,41 @@ async def test_a_replica_started_after_the_promotion_loads_it_from_the_pointer(b
     try:
         infos = await wait_for(nc, 3, lambda info: info.reranker_version == PROMOTED, timeout=120, poll=0.2)
         assert {info.replica_id for info in infos} == {"search-1", "search-2", "search-late"}
+    finally:
+        assert late.stop() == 0, late.output()[-3000:]
+        cluster.replicas.remove(late)
+
+
+def logged(replica: ReplicaProcess, text: str) -> bool:
+    return any(text in line for line in list(replica.lines))
+
+
+async def until_logged(replica: ReplicaProcess, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not logged(replica, text):
+        if replica.process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{replica.replica_id} never logged {text!r}:\n{replica.output()[-3000:]}")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_promotion_while_a_replica_starts_is_served_without_waiting_for_the_poll(bus, cluster):
+    nc, js = bus
+    await promote(nc, js, PROMOTED, cluster.sha256)
+    await served_everywhere(nc, PROMOTED, timeout=30)
+    # Hold the cache lock of PROMOTED's artifact: the starting replica reads the pointer, then
+    # waits there, before it has subscribed to `codesift.model.updated`.
+    with lock_file(entry(cluster.root / "cache" / "models", PROMOTED, cluster.sha256)).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        late = cluster.start_replica("search-late", reload_interval="3600")  # no poll in this test
+        try:
+            await until_logged(late, f"search-late loads {PROMOTED}")
+            await promote(nc, js, STARTING, cluster.sha256)  # the broadcast cannot reach it
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        infos = await wait_for(nc, 3, lambda info: info.reranker_version == STARTING, timeout=120, poll=0.2)
+        assert {info.replica_id for info in infos} == {"search-1", "search-2", "search-late"}
+        assert logged(late, f"search-late loads {STARTING}")
     finally:
         assert late.stop() == 0, late.output()[-3000:]
         cluster.replicas.remove(late)

@@ -85,6 +85,7 @@ def test_the_manifest_records_the_run_and_the_sha256_of_every_file(artifact):
         "model.onnx": hashlib.sha256(b"fp32 graph").hexdigest(),
         "tokenizer.json": hashlib.sha256(b"{}").hexdigest(),
     }
+    assert manifest["local_only"] == ["model.onnx"]  # listed and hashed, but not archived
     assert manifest["base_model"] == "/models/minilm" and manifest["max_length"] == 96
     assert manifest["params"]["max_length"] == 96 and manifest["params"]["loss"] == "bce"
     assert manifest["triplets"] == {"by_source": {"logs": 30, "bootstrap": 15}, "train": 40, "validation": 5}

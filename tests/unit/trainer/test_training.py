@@ -84,8 +84,8 @@ def test_validation_holds_out_whole_queries_reproducibly():
 
 
 def test_max_length_follows_the_pairs_clamped_and_rounded():
-    assert [choose_max_length(n) for n in (10, 64, 65, 100, 128, 129, 255, 900)] == [
-        64, 64, 96, 128, 128, 160, 256, 256,
+    assert [choose_max_length(n) for n in (10, 64, 65, 100, 128, 129, 144, 900)] == [
+        64, 64, 96, 128, 128, 144, 144, 144,
     ]  # fmt: skip
 
 
