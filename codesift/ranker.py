@@ -18,7 +18,8 @@ def ranker_lines(manifest: dict[str, Any] | None) -> list[str]:
     """The lines `codesift info` prints about production's ranking (its manifest; None: unknown)."""
     section = (manifest or {}).get("combiner")
     if not isinstance(section, dict) or not section:
-        return [BLEND]
+        skipped = (manifest or {}).get("combiner_skipped")
+        return [BLEND] + ([f"  why: {skipped}"] if isinstance(skipped, str) and skipped else [])
     uses = bool(section.get("uses_cross_encoder"))
     how = "+ cross-encoder" if uses else "(the cross-encoder is not run)"
     lines = [f"ranker: learned combiner, {section.get('kind') or 'unknown kind'} {how}"]

@@ -32,3 +32,8 @@ def test_a_combiner_that_uses_the_cross_encoder_says_so_and_reports_that_figure(
         "trained: MRR@10 fusion 0.610 -> combiner 0.750 on 8 held-out groups",
     ]
     assert [line.split()[:2] for line in lines[3:]] == [["ce_logit", "75.0%"], ["file_test", "25.0%"]]
+
+
+def test_a_model_without_a_combiner_says_why():
+    lines = ranker_lines({"combiner_skipped": "only 3 groups have a positive in the top 20 (< 8)"})
+    assert lines == [BLEND, "  why: only 3 groups have a positive in the top 20 (< 8)"]
