@@ -160,17 +160,14 @@ async def _follow_simple(subject: str, command, data_dir: Path | None) -> int:
 async def info(data_dir: Path | None) -> int:
     """Production model, how it ranks, its evaluation, and what each replica serves."""
     from codesift.ranker import ranker_lines
-    from shared.schemas import ModelPointer, ModelTrained
+    from shared.registry import read_model_pointer
+    from shared.schemas import ModelTrained
 
     try:
         async with Stack(cli_settings(data_dir)) as stack:
             js = stack.nc.jetstream()
             kv = await js.key_value(Buckets.REGISTRY)
-            try:
-                entry = await kv.get("model")
-                pointer = msgspec.json.decode(entry.value, type=ModelPointer) if entry.value else None
-            except nats.js.errors.KeyNotFoundError:
-                pointer = None
+            pointer = await read_model_pointer(js)
             evaluation, manifest = None, None
             if pointer is not None:
                 try:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NotFoundError, ObjectNotFoundError
+from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from services.evaluator.errors import EvaluationError
 from shared.artifacts import (
@@ -29,11 +28,8 @@ from shared.artifacts import (
     resolve_model_path,
     verify_manifest,
 )
-from shared.schemas import ModelPointer
+from shared.registry import read_model_pointer
 from shared.streams import Buckets
-
-POINTER_KEY = "model"
-_pointer = msgspec.json.Decoder(ModelPointer)
 
 
 @dataclass(frozen=True)
@@ -79,14 +75,9 @@ class ModelFinder:
 
     async def production(self) -> Model | None:
         """The model the registry says is served, or None while search serves fusion order."""
-        kv = await self.js.key_value(Buckets.REGISTRY)
-        try:
-            entry = await kv.get(POINTER_KEY)
-        except KeyNotFoundError:
+        pointer = await read_model_pointer(self.js)
+        if pointer is None:
             return None
-        if not entry.value:
-            return None
-        pointer = _pointer.decode(entry.value)
         try:
             return await self.named(pointer.version, pointer.sha256)
         except (ArtifactError, EvaluationError, ModelPathError) as exc:

@@ -20,18 +20,17 @@ from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 from services.gateway.errors import Unavailable
 from shared import subjects
 from shared.artifacts import MANIFEST
+from shared.registry import MODEL_POINTER_KEY, pointer_decoder
 from shared.schemas import ModelPointer, ModelTrained, PromotionDecision
 from shared.streams import Buckets
 
 logger = logging.getLogger(__name__)
 
-POINTER_KEY = "model"
 TRAINED_PREFIX = "trained."
 LATEST_KEY = "latest"
 EVENTS_STREAM = "EVENTS"
 DECISIONS_BATCH = 256
 
-_pointer_decoder = msgspec.json.Decoder(ModelPointer)
 _trained_decoder = msgspec.json.Decoder(ModelTrained)
 _decision_decoder = msgspec.json.Decoder(PromotionDecision)
 
@@ -46,8 +45,8 @@ class ModelsClient:
 
     async def production(self) -> ModelPointer | None:
         """The production pointer, or None while no model was promoted (or after a rollback to none)."""
-        value = await self._get(Buckets.REGISTRY, POINTER_KEY)
-        return _pointer_decoder.decode(value) if value else None
+        value = await self._get(Buckets.REGISTRY, MODEL_POINTER_KEY)
+        return pointer_decoder.decode(value) if value else None
 
     async def trained(self) -> list[ModelTrained]:
         """Every registered model (unreadable entries are logged and skipped)."""

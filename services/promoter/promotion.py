@@ -26,10 +26,11 @@ from nats.js import JetStreamContext
 from services.promoter.archives import archive_sha256
 from services.promoter.errors import PromotionError
 from services.promoter.gates import GatePolicy, GateReport, check_gates
-from services.promoter.registry import last_update, read_evaluation, read_pointer, write_pointer
+from services.promoter.registry import last_update, read_evaluation, write_pointer
 from services.promoter.settings import PromoterSettings
 from shared import subjects
 from shared.artifacts import ModelPathError, resolve_model_path
+from shared.registry import read_model_pointer_revision
 from shared.schemas import ModelEvaluated, ModelPointer, ModelUpdated, PromotionDecision, encoder
 
 KEEP_PREVIOUS = 10  # production versions remembered for rollback
@@ -64,7 +65,7 @@ class Promoter:
         Returns the decision, or None when the version is already in production.
         """
         async with self.lock:
-            pointer, revision = await read_pointer(self.js)
+            pointer, revision = await read_model_pointer_revision(self.js)
             if pointer is not None and pointer.version == evaluation.version:
                 await self._announce(pointer)
                 return None
@@ -92,7 +93,7 @@ class Promoter:
         """Manual promotion: the same gates unless `force`. None: the version is already in production."""
         version = model_version(self.settings.models, model)
         async with self.lock:
-            pointer, revision = await read_pointer(self.js)
+            pointer, revision = await read_model_pointer_revision(self.js)
             if pointer is not None and pointer.version == version:
                 await self._announce(pointer)
                 return None
@@ -110,7 +111,7 @@ class Promoter:
         Not carried out (promoted False) when the previous version's archive is missing or altered.
         """
         async with self.lock:
-            pointer, revision = await read_pointer(self.js)
+            pointer, revision = await read_model_pointer_revision(self.js)
             if pointer is None:
                 raise PromotionError("no reranker is in production: nothing to roll back")
             now = time.time()

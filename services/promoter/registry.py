@@ -1,38 +1,23 @@
 """What the promoter reads and writes in JetStream: the production pointer, evaluations, broadcasts.
 
-The pointer (KV `registry`, key "model") is changed with compare-and-set on its revision, so two
-promoters, or a promotion racing a rollback, cannot overwrite each other's decision. No reranker in
+The pointer (KV `registry`, key "model"; read with `shared.registry`) is changed with
+compare-and-set on its revision, so two promoters, or a promotion racing a rollback, cannot
+overwrite each other's decision. No reranker in
 production is a missing (or deleted) key.
 """
 
 from __future__ import annotations
 
-import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
 from services.promoter.errors import PointerChanged
 from shared import subjects
+from shared.registry import MODEL_POINTER_KEY
 from shared.schemas import ModelEvaluated, ModelPointer, ModelUpdated, encoder, event_decoder
 from shared.streams import Buckets
 
-POINTER_KEY = "model"
 EVENTS_STREAM = "EVENTS"
-pointer_decoder = msgspec.json.Decoder(ModelPointer)
-
-
-async def read_pointer(js: JetStreamContext) -> tuple[ModelPointer | None, int]:
-    """The production pointer and its revision (0 when the key never existed)."""
-    kv = await js.key_value(Buckets.REGISTRY)
-    try:
-        entry = await kv.get(POINTER_KEY)
-    except KeyDeletedError as deleted:
-        return None, deleted.entry.revision if deleted.entry else 0
-    except KeyNotFoundError:
-        return None, 0
-    if not entry.value:
-        return None, entry.revision or 0
-    return pointer_decoder.decode(entry.value), entry.revision or 0
 
 
 async def write_pointer(js: JetStreamContext, pointer: ModelPointer | None, revision: int) -> None:
@@ -40,11 +25,11 @@ async def write_pointer(js: JetStreamContext, pointer: ModelPointer | None, revi
     kv = await js.key_value(Buckets.REGISTRY)
     try:
         if pointer is None:
-            await kv.delete(POINTER_KEY, last=revision)
+            await kv.delete(MODEL_POINTER_KEY, last=revision)
         elif revision == 0:
-            await kv.create(POINTER_KEY, encoder.encode(pointer))
+            await kv.create(MODEL_POINTER_KEY, encoder.encode(pointer))
         else:
-            await kv.update(POINTER_KEY, encoder.encode(pointer), last=revision)
+            await kv.update(MODEL_POINTER_KEY, encoder.encode(pointer), last=revision)
     except KeyWrongLastSequenceError:
         raise PointerChanged() from None
 

@@ -21,36 +21,21 @@ import logging
 import time
 from pathlib import Path
 
-import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
 
 from services.search.artifact_cache import fetch_artifact
 from services.search.replica import Replica
 from services.search.reranking import LoadedReranker, build_reranker
 from services.search.settings import SearchSettings
 from shared.artifacts import ArtifactError, read_manifest, verify_manifest
-from shared.schemas import ModelPointer
-from shared.streams import Buckets
+from shared.registry import read_model_pointer
 
 log = logging.getLogger("codesift.search")
-POINTER_KEY = "model"
 Key = tuple[str, str]  # (version, sha256 of the archive)
-_pointer_decoder = msgspec.json.Decoder(ModelPointer)
 
 
 class RerankerConfigError(RuntimeError):
     """CODESIFT_RERANKER_MODEL_PATH names nothing a replica can serve."""
-
-
-async def read_model_pointer(js: JetStreamContext) -> ModelPointer | None:
-    """The production pointer; None when no reranker is in production (no key, or deleted)."""
-    kv = await js.key_value(Buckets.REGISTRY)
-    try:
-        entry = await kv.get(POINTER_KEY)
-    except KeyNotFoundError:  # KeyDeletedError too: a rollback to no reranker deletes the key
-        return None
-    return _pointer_decoder.decode(entry.value) if entry.value else None
 
 
 class RerankerLoader:
