@@ -8,6 +8,7 @@ same files as a tar.gz whose bytes depend only on the content.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -115,7 +116,11 @@ class SearchIndex:
         self._repo_codes = {name: code for code, name in enumerate(names)}
         self._chunk_repo = np.array([self._repo_codes[c.repo] for c in chunks], dtype=np.int32)
         self._repo_counts = dict(sorted(Counter(c.repo for c in chunks).items()))
-        self.file_kinds = file_kinds(chunks)
+
+    @functools.cached_property
+    def file_kinds(self) -> list[str]:
+        """The file kind of each chunk; computed when a replica first needs it, not by the indexer."""
+        return file_kinds(self.chunks)
 
     @classmethod
     def build(cls, chunks: list[Chunk], vectors: np.ndarray, embed_keys: list[str]) -> SearchIndex:
