@@ -347,9 +347,9 @@ def train_like_the_job(
             f"{before.mrr:.3f} untrained -> {after.mrr:.3f}",
         ),
         (
-            "export fp32 / int8; int8 parity (Spearman)",
+            "export fp32 / int8; int8 parity (relative error, Spearman)",
             f"{exported.export_seconds:.1f} s / {exported.quantize_seconds:.1f} s; "
-            f"{exported.int8.spearman:.4f}",
+            f"{exported.int8.rel_error:.3f}, {exported.int8.spearman:.4f}",
         ),
     ]
     if section is None:

@@ -31,17 +31,32 @@ def k_value(text: str) -> int:
     return k
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codesift", description=__doc__)
-    parser.add_argument(
+def global_options() -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name (`codesift --data-dir D up` and
+    `codesift up --data-dir D`). SUPPRESS keeps a subcommand's unset option from overwriting the
+    value given before the command name; `main` fills in the defaults."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--data-dir",
         type=Path,
-        default=None,
+        default=argparse.SUPPRESS,
         help="the stack's data directory (default: $CODESIFT_DATA_DIR or ./data)",
     )
+    return common
+
+
+GLOBAL_DEFAULTS = {"data_dir": None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = global_options()
+    parser = argparse.ArgumentParser(prog="codesift", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the whole stack (nats-server and every service)")
+    def command(name: str, **kwargs: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    up = command("up", help="start the whole stack (nats-server and every service)")
     up.add_argument("--port", type=int, default=None, help="HTTP port of the gateway (default 8012)")
     up.add_argument("--replicas", type=int, default=2, help="search replicas (default 2)")
     up.add_argument("--index", action="append", default=[], metavar="[NAME=]PATH", help="index these once up")
@@ -49,43 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--golden", type=Path, default=None, help="golden questions for the trainer and evaluator"
     )
 
-    ix = sub.add_parser("index", help="index a repository (replaces its previous chunks)")
+    ix = command("index", help="index a repository (replaces its previous chunks)")
     ix.add_argument("path", type=Path)
     ix.add_argument("--name", default=None, help="repository name in results (default: the directory's name)")
 
-    se = sub.add_parser("search", help="search the indexed code")
+    se = command("search", help="search the indexed code")
     se.add_argument("query")
     se.add_argument("--k", type=k_value, default=10)
     se.add_argument("--repo", default=None)
     se.add_argument("--json", action="store_true", help="print the response object, nothing else")
 
-    ev = sub.add_parser(
-        "eval", help="evaluate on golden questions: what is served, or a trained model (--model)"
-    )
+    ev = command("eval", help="evaluate on golden questions: what is served, or a trained model (--model)")
     ev.add_argument("--golden", type=Path, default=None, help="golden questions (default golden.json)")
     ev.add_argument("--model", default=None, metavar="PATH|VERSION", help="evaluate this trained model")
     ev.add_argument("--split", choices=["eval", "all"], default="eval", help="with --model: which questions")
     ev.add_argument("--json", action="store_true", help="print the result object, nothing else")
 
-    pr = sub.add_parser(
-        "promote", help="serve a trained model (gated: it must beat production and no reranker)"
-    )
+    pr = command("promote", help="serve a trained model (gated: it must beat production and no reranker)")
     pr.add_argument("--model", required=True, metavar="PATH|VERSION")
     pr.add_argument("--min", type=int, default=None, dest="min_triplets", help="fewest training triplets")
     pr.add_argument("--force", action="store_true", help="skip the gates")
-    sub.add_parser("rollback", help="go back to the previous production model")
-    sub.add_parser("info", help="the production model, its evaluation, and what each replica serves")
+    command("rollback", help="go back to the previous production model")
+    command("info", help="the production model, its evaluation, and what each replica serves")
 
-    sub.add_parser("status", help="replicas, index and jobs of the running stack")
+    command("status", help="replicas, index and jobs of the running stack")
 
-    mi = sub.add_parser(
-        "mine", help="mine training triplets (feedback logs, golden questions, the code itself)"
-    )
+    mi = command("mine", help="mine training triplets (feedback logs, golden questions, the code itself)")
     mi.add_argument("--source", choices=["logs", "golden", "bootstrap", "all"], default="all")
     mi.add_argument("--golden", type=Path, default=None, help="golden questions (train split is mined)")
     mi.add_argument("--wait", action="store_true", help="show progress until the job ends")
 
-    tr = sub.add_parser("train", help="fine-tune the reranker on the mined triplets and export it to ONNX")
+    tr = command("train", help="fine-tune the reranker on the mined triplets and export it to ONNX")
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--lr", type=float, default=None)
     tr.add_argument("--loss", default=None, help="bce | mnrl | lambda")
@@ -98,12 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--wait", action="store_true", help="show progress until the job ends")
 
-    sub.add_parser("logs", help="the last 100 lines of the trainer's current or last job")
+    command("logs", help="the last 100 lines of the trainer's current or last job")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
+    for name, default in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         return asyncio.run(dispatch(args))
     except SettingsError as exc:

@@ -3,7 +3,15 @@
 `export_onnx` writes `model.onnx`, `model.int8.onnx`, the tokenizer files and config.json, then
 scores held-out pairs three ways: PyTorch (`CrossEncoder.predict` logits), ONNX fp32 and ONNX int8
 (`shared.scoring.CrossEncoderScorer`, what the search replicas run). It raises ParityError when
-the fp32 export does not reproduce PyTorch or int8 reorders the pairs too much.
+the fp32 export does not reproduce PyTorch or int8 moves the scores too far.
+
+The int8 rule judges what serving sees: a ranking of candidate lists by score. An error matters
+only against the spread of the scores it could reorder, so int8 is measured by its relative error,
+mean |int8 - PyTorch| / std(PyTorch) over every pair. That ratio does not depend on how far the
+head is trained (both grow with the head's weights): a correct per-channel int8 MiniLM measured
+0.04-0.05 on a trained head and 0.14 on a barely trained one (5 steps, logits within 0.06), where
+Spearman on 10 near-tied pairs swung between 0.94 and 1.0. Broken quantizations measured 0.4-1.5
+(a layer's weights shuffled, the last layer's scales off by half, every scale off by 10%).
 """
 
 from __future__ import annotations
@@ -38,15 +46,16 @@ class ParityError(RuntimeError):
 
 class ParityThresholds(msgspec.Struct, frozen=True):
     fp32_max_abs_diff: float = 1e-3  # measured: ~1e-6 (ONNX fp32 runs the same float32 graph)
-    fp32_spearman: float = 0.999
-    # Measured on trained MiniLM cross-encoders (per-channel int8 MatMul weights): 0.99+ when the
-    # logits are spread out; an untrained head (logits within ~0.01) reaches only ~0.9.
-    int8_spearman: float = 0.95
+    # mean |int8 - PyTorch| / std(PyTorch): 0.04-0.14 measured correct, 0.4+ broken (module doc)
+    int8_rel_error: float = 0.25
+    min_pairs: int = 32  # fewer pairs cannot tell a spread from noise
 
 
 class Parity(msgspec.Struct):
     max_abs_diff: float
-    spearman: float
+    mean_abs_diff: float
+    rel_error: float  # mean_abs_diff / std of the PyTorch scores (inf when they are all equal)
+    spearman: float  # reported, not gated: unstable on near-tied scores
 
 
 class ExportResult(msgspec.Struct, kw_only=True):
@@ -70,20 +79,18 @@ def export_onnx(
     """Write the ONNX files beside the tokenizer into `out_dir` and check parity on `validation_pairs`.
 
     Raises ParityError (with the figures) when the export fails `thresholds`; ValueError when
-    fewer than 2 validation pairs are given (a rank correlation needs them).
+    fewer than `thresholds.min_pairs` validation pairs are given.
     """
     thresholds = thresholds or ParityThresholds()
-    if len(validation_pairs) < 2:
-        raise ValueError(f"parity needs at least 2 validation pairs, got {len(validation_pairs)}")
+    if len(validation_pairs) < thresholds.min_pairs:
+        raise ValueError(
+            f"parity needs at least {thresholds.min_pairs} validation pairs, got {len(validation_pairs)}"
+        )
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     export_seconds, quantize_seconds = write_onnx(hf_dir, out_dir)
     max_length = trained_max_length(hf_dir)
-    reference = pytorch_scores(hf_dir, validation_pairs, max_length)
-    fp32, int8 = (
-        _parity(reference, CrossEncoderScorer(out_dir, quantized=q, max_length=max_length), validation_pairs)
-        for q in (False, True)
-    )
+    fp32, int8 = measure_parity(hf_dir, out_dir, validation_pairs, max_length)
     result = ExportResult(
         out_dir=out_dir,
         max_length=max_length,
@@ -105,10 +112,11 @@ def check_parity(result: ExportResult) -> None:
     failures = []
     if not fp32.max_abs_diff <= limits.fp32_max_abs_diff:  # written so that NaN fails
         failures.append(f"fp32 max abs diff {fp32.max_abs_diff:.2e} > {limits.fp32_max_abs_diff:.0e}")
-    if not fp32.spearman >= limits.fp32_spearman:
-        failures.append(f"fp32 Spearman {fp32.spearman:.4f} < {limits.fp32_spearman}")
-    if not int8.spearman >= limits.int8_spearman:
-        failures.append(f"int8 Spearman {int8.spearman:.4f} < {limits.int8_spearman}")
+    if not int8.rel_error <= limits.int8_rel_error:
+        failures.append(
+            f"int8 relative error {int8.rel_error:.3f} > {limits.int8_rel_error}"
+            f" (mean abs diff {int8.mean_abs_diff:.2e}, Spearman {int8.spearman:.4f})"
+        )
     if failures:
         raise ParityError(f"ONNX and PyTorch scores disagree on {result.pairs} pairs: " + "; ".join(failures))
 
@@ -172,6 +180,23 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _parity(reference: np.ndarray, scorer: CrossEncoderScorer, pairs: Sequence[tuple[str, str]]) -> Parity:
-    scores = scorer.score_pairs(pairs)
-    return Parity(max_abs_diff=float(np.abs(scores - reference).max()), spearman=spearman(reference, scores))
+def parity_figures(reference: np.ndarray, scores: np.ndarray) -> Parity:
+    """How far `scores` are from `reference`, absolutely and relative to the reference's spread."""
+    diff = np.abs(np.asarray(scores, dtype=np.float64) - reference)
+    mean, spread = float(diff.mean()), float(np.std(reference))
+    rel = mean / spread if spread > 0 else (0.0 if mean == 0 else float("inf"))
+    rho = spearman(reference, scores)
+    return Parity(max_abs_diff=float(diff.max()), mean_abs_diff=mean, rel_error=rel, spearman=rho)
+
+
+def measure_parity(
+    hf_dir: Path, out_dir: Path, pairs: Sequence[tuple[str, str]], max_length: int
+) -> tuple[Parity, Parity]:
+    """(fp32, int8) figures of the ONNX files in `out_dir` against PyTorch on `pairs`."""
+    reference = pytorch_scores(hf_dir, pairs, max_length)
+
+    def figures(quantized: bool) -> Parity:
+        scorer = CrossEncoderScorer(out_dir, quantized=quantized, max_length=max_length)
+        return parity_figures(reference, scorer.score_pairs(pairs))
+
+    return figures(False), figures(True)

@@ -108,7 +108,7 @@ def run_train(
         "steps": result.steps,
         "stop_reason": result.stop_reason,
         "validation_mrr": result.validation[-1].mrr if result.validation else None,
-        "int8_spearman": exported.int8.spearman,
+        "int8_rel_error": exported.int8.rel_error,
         "combiner": section["kind"] if section else None,
         "combiner_skipped": skipped,
     }

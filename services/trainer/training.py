@@ -39,7 +39,7 @@ LENGTH_PERCENTILE = 90
 LENGTH_BOUNDS = (64, 144)
 LENGTH_STEP = 32
 LENGTH_SAMPLE = 2000  # pairs tokenized to choose the max length (a few hundred ms)
-PARITY_PAIRS = 128  # validation pairs handed to the ONNX parity check
+PARITY_PAIRS = 128  # (query, text) pairs handed to the ONNX parity check
 MNRL_IN_BATCH_NEGATIVES = 4
 
 
@@ -87,7 +87,7 @@ class TrainResult(msgspec.Struct, kw_only=True):
     pairs_per_s: float  # (query, text) pairs through forward and backward per second, first step excluded
     loss_curve: list[LossPoint]
     validation: list[Validation]  # before training (step 0), after each epoch, at a budget stop
-    parity_pairs: list[tuple[str, str]]  # held-out (query, text) pairs for the export's parity check
+    parity_pairs: list[tuple[str, str]]  # (query, text) pairs for the export's parity check
 
 
 def train_cross_encoder(
@@ -149,7 +149,7 @@ def train_cross_encoder(
         pairs_per_s=run.pairs_per_s,
         loss_curve=run.loss_curve,
         validation=run.validation,
-        parity_pairs=_parity_pairs(held_out or train, params.negatives_per_query),
+        parity_pairs=parity_pairs(held_out, train),
     )
 
 
@@ -358,6 +358,22 @@ def _loss(model: Any, params: TrainParams) -> Any:
     return LambdaLoss(model, mini_batch_size=params.batch_size)
 
 
-def _parity_pairs(triplets: Sequence[Triplet], negatives: int) -> list[tuple[str, str]]:
-    pairs = [(t.query, text) for t in triplets for text in [t.positive_text, *t.negative_texts[:negatives]]]
+def parity_pairs(held_out: Sequence[Triplet], train: Sequence[Triplet]) -> list[tuple[str, str]]:
+    """Up to PARITY_PAIRS candidate lists as search ranks them: each query with its positive and
+    every mined negative, held-out queries first, then training queries (parity checks the export,
+    not generalisation); when those are too few, each query is also paired with other queries'
+    positives, so a small training set still gives a stable figure."""
+    ordered = [*held_out, *train]
+    pairs = list(dict.fromkeys((t.query, x) for t in ordered for x in [t.positive_text, *t.negative_texts]))
+    texts = list(dict.fromkeys(t.positive_text for t in ordered))
+    queries = list(dict.fromkeys(t.query for t in ordered))
+    seen = set(pairs)
+    for offset in range(1, len(texts)):
+        if len(pairs) >= PARITY_PAIRS:
+            break
+        for i, query in enumerate(queries):
+            pair = (query, texts[(i + offset) % len(texts)])
+            if pair not in seen:
+                seen.add(pair)
+                pairs.append(pair)
     return pairs[:PARITY_PAIRS]

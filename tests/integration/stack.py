@@ -27,7 +27,7 @@ def codesift(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.Com
     env = os.environ.copy()
     env.pop("CODESIFT_NATS_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "codesift.cli", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "codesift.cli", *args, "--data-dir", str(data_dir)],  # as the README shows
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -45,7 +45,7 @@ class Stack:
         self.lines: deque[str] = deque(maxlen=4000)
         env = os.environ.copy()
         env.pop("CODESIFT_NATS_URL", None)
-        argv = [sys.executable, "-m", "codesift.cli", "--data-dir", str(data_dir), "up"]
+        argv = [sys.executable, "-m", "codesift.cli", "up", "--data-dir", str(data_dir)]  # the README's form
         argv += ["--port", str(self.port), "--replicas", str(replicas), *extra]
         self.process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT

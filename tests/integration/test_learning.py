@@ -8,6 +8,7 @@ import signal
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
@@ -41,6 +42,11 @@ def post_event(stack: Stack, event: dict) -> int:
         return r.status
 
 
+def published_models(stack: Stack) -> set[str]:
+    models = stack.data_dir / "models"
+    return {p.name for p in models.iterdir() if not p.name.startswith(".tmp")} if models.is_dir() else set()
+
+
 def trainer_pid(stack: Stack) -> int:
     for child in psutil.Process(stack.process.pid).children(recursive=True):
         if "services.trainer" in " ".join(child.cmdline()):
@@ -48,7 +54,12 @@ def trainer_pid(stack: Stack) -> int:
     raise AssertionError("no trainer process")
 
 
-def test_feedback_then_mine_then_train_makes_a_verified_model(stack: Stack):
+@pytest.fixture(scope="module")
+def mined(stack: Stack) -> dict:
+    """Two feedback events on one search, then mined from every source; what the search showed.
+
+    Each test that needs triplets or a model asks for them through a fixture, so tests do not
+    depend on each other's order or success: a failure here is reported by every test using it."""
     status, body = stack.get("/api/search?q=where+is+the+bearer+token+checked&k=5")
     assert status == 200
     hits = body["results"]
@@ -63,9 +74,23 @@ def test_feedback_then_mine_then_train_makes_a_verified_model(stack: Stack):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
         time.sleep(0.2)
-
     mined = codesift("mine", "--source", "all", "--golden", str(GOLDEN), "--wait", data_dir=stack.data_dir)
     assert mined.returncode == 0, mined.stdout + mined.stderr
+    return body
+
+
+@pytest.fixture(scope="module")
+def trained(stack: Stack, mined: dict) -> Path:
+    """The model directory one tiny train job made."""
+    trained = codesift("train", *TINY, "--wait", data_dir=stack.data_dir, timeout=600)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    models = [name for name in published_models(stack) if name.startswith("cross-encoder-codesift-")]
+    assert len(models) == 1, models
+    return stack.data_dir / "models" / models[0]
+
+
+def test_feedback_is_mined_with_the_click_positive_and_the_thumbs_down_negative(stack: Stack, mined: dict):
+    hits = mined["results"]
     triplets = [
         json.loads(line) for line in (stack.data_dir / "training" / "triplets.jsonl").read_text().splitlines()
     ]
@@ -76,23 +101,22 @@ def test_feedback_then_mine_then_train_makes_a_verified_model(stack: Stack):
     assert hits[0]["doc_id"] in from_logs[0]["negative_doc_ids"]  # thumbed down (and shown above the click)
     assert (stack.data_dir / "training" / "split.json").exists()
 
-    trained = codesift("train", *TINY, "--wait", data_dir=stack.data_dir, timeout=600)
-    assert trained.returncode == 0, trained.stdout + trained.stderr
-    models = [
-        p for p in (stack.data_dir / "models").iterdir() if p.name.startswith("cross-encoder-codesift-")
-    ]
-    assert len(models) == 1
-    files = {p.name for p in models[0].iterdir()}
+
+def test_train_makes_a_verified_model_with_its_combiner(stack: Stack, trained: Path):
+    files = {p.name for p in trained.iterdir()}
     assert {"model.onnx", "model.int8.onnx", "manifest.json", "tokenizer.json"} <= files
-    manifest = json.loads((models[0] / "manifest.json").read_text())
-    assert manifest["version"] == models[0].name
+    manifest = json.loads((trained / "manifest.json").read_text())
+    assert manifest["version"] == trained.name
     from services.trainer.manifest import verify_manifest
     from shared.combiner import read_meta
 
-    verify_manifest(models[0])  # every sha256 matches
+    verify_manifest(trained)  # every sha256 matches
+    parity = manifest["parity"]
+    assert parity["pairs"] >= parity["thresholds"]["min_pairs"]
+    assert parity["int8"]["rel_error"] <= parity["thresholds"]["int8_rel_error"]
     # the combiner learned over the fusion candidates the replicas gave the trainer, in the same artifact
     assert {"combiner.onnx", "combiner.json"} <= set(manifest["files"]), manifest.get("combiner_skipped")
-    meta = read_meta(models[0])
+    meta = read_meta(trained)
     assert manifest["combiner"]["kind"] == meta["kind"]
     assert manifest["combiner"]["groups"].get("bootstrap", 0) > 0
     assert sum(manifest["combiner"]["importances"].values()) == pytest.approx(1.0, abs=1e-4)
@@ -115,9 +139,11 @@ def wait_job(stack: Stack, kind: str, timeout: float = 180) -> dict:
     raise AssertionError(f"no {kind} job ended: {stack.output()[-3000:]}")
 
 
-def test_trained_model_is_evaluated_gated_then_forced_served_by_both_replicas_and_rolled_back(stack: Stack):
+def test_trained_model_is_evaluated_gated_then_forced_served_by_both_replicas_and_rolled_back(
+    stack: Stack, trained: Path
+):
     """The loop after `codesift train`: evaluated by itself; promoted only through the gates."""
-    version = sorted(p.name for p in (stack.data_dir / "models").iterdir() if p.name.startswith("cross"))[-1]
+    version = trained.name
     evaluation = wait_job(stack, "evaluate")
     assert evaluation["state"] == "succeeded", evaluation["message"]
     latest = stack.get("/api/reranker/eval/latest")[1]
@@ -180,13 +206,15 @@ def test_bad_train_options_are_refused_before_anything_is_sent(stack: Stack):
     assert bad.returncode != 0 and "--epochs" in bad.stderr
 
 
-def test_too_few_triplets_fails_the_job_with_the_count(stack: Stack):
+def test_too_few_triplets_fails_the_job_with_the_count(stack: Stack, mined: dict):
     done = codesift("train", "--min", "100000", "--wait", data_dir=stack.data_dir, timeout=300)
     assert done.returncode != 0
     assert "triplets (< 100000); abort" in done.stderr and "Only " in done.stderr
 
 
-def test_second_job_while_one_runs_is_already_running_and_a_killed_trainer_fails_its_job(stack: Stack):
+def test_second_job_while_one_runs_is_already_running_and_a_killed_trainer_fails_its_job(
+    stack: Stack, mined: dict
+):
     first = codesift("train", *TINY, data_dir=stack.data_dir)
     assert first.returncode == 0, first.stderr
     job_id = first.stdout.split()[2]
@@ -197,7 +225,7 @@ def test_second_job_while_one_runs_is_already_running_and_a_killed_trainer_fails
             break
         time.sleep(0.3)
     assert "already running" in second.stderr and job_id in second.stderr
-    before = {p.name for p in (stack.data_dir / "models").iterdir()}
+    before = published_models(stack)
     os.kill(trainer_pid(stack), signal.SIGKILL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -207,8 +235,7 @@ def test_second_job_while_one_runs_is_already_running_and_a_killed_trainer_fails
             break
         time.sleep(0.5)
     assert "failed" in line, out
-    after = {p.name for p in (stack.data_dir / "models").iterdir() if not p.name.startswith(".tmp")}
-    assert after == {n for n in before if not n.startswith(".tmp")}  # nothing half-written registered
+    assert published_models(stack) == before  # nothing half-written registered
     # the trainer is back and takes jobs again
     again = codesift("train", "--min", "100000", "--wait", data_dir=stack.data_dir, timeout=300)
     assert "abort" in again.stderr

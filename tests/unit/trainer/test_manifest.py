@@ -43,8 +43,8 @@ EXPORT = ExportResult(
     out_dir=Path("/tmp/out"),
     max_length=96,
     pairs=20,
-    fp32=Parity(2e-7, 1.0),
-    int8=Parity(0.02, 0.99),
+    fp32=Parity(2e-7, 1e-7, 1e-5, 1.0),
+    int8=Parity(0.02, 0.004, 0.05, 0.99),
     thresholds=ParityThresholds(),
     export_seconds=2.0,
     quantize_seconds=1.0,
@@ -91,8 +91,10 @@ def test_the_manifest_records_the_run_and_the_sha256_of_every_file(artifact):
     assert manifest["triplets"] == {"by_source": {"logs": 30, "bootstrap": 15}, "train": 40, "validation": 5}
     assert manifest["training"]["loss_curve"] == [[1, 0.9], [2, 0.7], [3, 0.5]]
     assert manifest["training"]["validation"][1] == {"step": 3, "epoch": 1.0, "mrr": 0.66, "loss": 0.6}
-    assert manifest["parity"]["int8"] == {"max_abs_diff": 0.02, "spearman": 0.99}
-    assert manifest["parity"]["thresholds"]["int8_spearman"] == 0.95
+    assert manifest["parity"]["int8"] == {
+        "max_abs_diff": 0.02, "mean_abs_diff": 0.004, "rel_error": 0.05, "spearman": 0.99
+    }  # fmt: skip
+    assert manifest["parity"]["thresholds"]["int8_rel_error"] == 0.25
     assert verify_manifest(artifact) == manifest
 
 
