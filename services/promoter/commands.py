@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import msgspec
 
 from services.promoter.errors import PromotionError
 from services.promoter.promotion import Promoter, model_version
+from services.promoter.transient import retry_transient
 from shared.jobs import JobReporter
 from shared.schemas import PromoteCommand, PromotionDecision, RollbackCommand, command_kind
 
@@ -41,22 +41,15 @@ async def run_command(promoter: Promoter, command: PromoteCommand | RollbackComm
     await reporter.report(state, 1.0, summary(decision), msgspec.to_builtins(decision))
 
 
-async def _promote_retrying(promoter: Promoter, command: PromoteCommand, attempts: int = 3):
-    """A promotion is safe to repeat (the pointer is written with compare-and-set), so a transient
-    bus error (a JetStream API answer lost while the server is busy) is retried before failing."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await promoter.promote(
-                command.model, command.job_id, force=command.force, min_triplets=command.min_triplets
-            )
-        except PromotionError:
-            raise
-        except Exception as exc:
-            if attempt == attempts:
-                raise
-            log.warning("promote %s: attempt %d failed (%r); retrying", command.model, attempt, exc)
-            await asyncio.sleep(0.5 * attempt)
-    raise AssertionError("unreachable")
+async def _promote_retrying(promoter: Promoter, command: PromoteCommand) -> PromotionDecision | None:
+    """A promotion is safe to repeat (the pointer is written with compare-and-set, and a version
+    already in production is only re-announced), so a transient bus error is retried."""
+    return await retry_transient(
+        f"promote {command.model}",
+        lambda: promoter.promote(
+            command.model, command.job_id, force=command.force, min_triplets=command.min_triplets
+        ),
+    )
 
 
 def summary(decision: PromotionDecision) -> str:

@@ -28,6 +28,7 @@ from services.promoter.errors import PromotionError
 from services.promoter.gates import GatePolicy, GateReport, check_gates
 from services.promoter.registry import last_update, read_evaluation, write_pointer
 from services.promoter.settings import PromoterSettings
+from services.promoter.transient import retry_transient
 from shared import subjects
 from shared.artifacts import ModelPathError, resolve_model_path
 from shared.registry import read_model_pointer_revision
@@ -109,9 +110,13 @@ class Promoter:
         """Back to the previous production version, or to no reranker when there is none.
 
         Not carried out (promoted False) when the previous version's archive is missing or altered.
+        Each bus step is retried on a transient error; the pointer write only while it has not
+        landed, so a retried rollback never goes back two versions.
         """
         async with self.lock:
-            pointer, revision = await read_model_pointer_revision(self.js)
+            pointer, revision = await retry_transient(
+                "rollback: read the pointer", lambda: read_model_pointer_revision(self.js)
+            )
             if pointer is None:
                 raise PromotionError("no reranker is in production: nothing to roll back")
             now = time.time()
@@ -120,7 +125,9 @@ class Promoter:
             problem = ""
             if version is not None:
                 try:
-                    sha256 = await archive_sha256(self.js, version)
+                    sha256 = await retry_transient(
+                        f"rollback: look up {version}", lambda: archive_sha256(self.js, version)
+                    )
                     target = ModelPointer(version, sha256, now, previous=pointer.previous[1:])
                 except PromotionError as exc:
                     problem = f"artifact: cannot roll back to {version}: {exc}"
@@ -135,12 +142,22 @@ class Promoter:
                 job_id=job_id,
             )
             if decision.promoted:
-                await write_pointer(self.js, target, revision)
-            await self._publish(subjects.MODEL_DECISION, decision, f"job-{job_id}")
+                await retry_transient("rollback: write the pointer", lambda: self._replace(target, revision))
+            await retry_transient(
+                "rollback: record the decision",
+                lambda: self._publish(subjects.MODEL_DECISION, decision, f"job-{job_id}"),
+            )
             if decision.promoted:
-                await self._broadcast(target, now)
+                await retry_transient("rollback: broadcast", lambda: self._broadcast(target, now))
             log.info("%s", decision.reasons[0])
             return decision
+
+    async def _replace(self, target: ModelPointer | None, revision: int) -> None:
+        """write_pointer, unless an earlier attempt whose answer was lost already wrote `target`."""
+        current, current_revision = await read_model_pointer_revision(self.js)
+        if current_revision > revision and current == target:
+            return
+        await write_pointer(self.js, target, revision)
 
     async def _decide(
         self,

@@ -278,6 +278,44 @@ async def test_rollback_returns_to_the_previous_version_then_to_no_reranker(js, 
     assert [(d.version, d.promoted, d.job_id) for d in rollbacks] == [(V1, True, "r-1"), (None, True, "r-2")]
 
 
+async def test_a_rollback_whose_bus_answers_are_lost_goes_back_exactly_one_version(
+    js, promoter, models, monkeypatch
+):
+    """JetStream answers lost under load (seen as a JSONDecodeError on an empty answer): before
+    the pointer write, and after the write landed. The rollback still ends one version back."""
+    import services.promoter.promotion as promotion
+
+    sha1 = await train(js, models, V1)
+    await train(js, models, V2)
+    await promote_auto(js, evaluation(V1, mrr=0.60))
+    await promote_auto(js, evaluation(V2, mrr=0.65, production=(0.60, 0.80), production_version=V1))
+    lost = json.JSONDecodeError("Expecting value", "", 0)
+    real_sha256, real_write = promotion.archive_sha256, promotion.write_pointer
+    calls = {"sha256": 0, "write": 0}
+
+    async def sha256_lost_once(js_, version):
+        calls["sha256"] += 1
+        if calls["sha256"] == 1:
+            raise lost
+        return await real_sha256(js_, version)
+
+    async def write_then_lose_the_answer(js_, target, revision):
+        calls["write"] += 1
+        await real_write(js_, target, revision)
+        if calls["write"] == 1:
+            raise lost
+
+    monkeypatch.setattr(promotion, "archive_sha256", sha256_lost_once)
+    monkeypatch.setattr(promotion, "write_pointer", write_then_lose_the_answer)
+    done = await command(js, subjects.CMD_ROLLBACK, {"type": "rollback", "job_id": "r-lost"})
+    assert (done.state, done.message) == ("succeeded", f"rolled back from {V2} to {V1}")
+    assert calls == {"sha256": 2, "write": 1}  # the write landed: it is not made again
+    production = await pointer(js)
+    assert (production.version, production.sha256, production.previous) == (V1, sha1, [])
+    rollbacks = [d for d in await events(js, subjects.MODEL_DECISION) if d.action == "rollback"]
+    assert [(d.version, d.job_id) for d in rollbacks] == [(V1, "r-lost")]
+
+
 async def test_a_redelivered_evaluation_cannot_undo_a_rollback(js, config, models):
     await train(js, models, V1)
     async with TestApp(create_app(config)):
