@@ -22,6 +22,7 @@ LOG_CONFIG: dict[str, Any] = {
     },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "short"}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {"mcp": {"level": "WARNING"}},  # the MCP SDK logs every session and refused call at INFO
 }
 
 

@@ -2,14 +2,17 @@
 
 No language model: each line of each result is scored by the question's code-aware tokens it
 contains (`shared.tokens`, the tokenizer BM25 uses, so `validate_token` in a question matches
-`validateToken` in code). The best lines win, best-ranked results first, each with a line of
-context and its chunk's first line (the signature of a function, the heading of a section); the
-chosen lines are merged into passages, kept in file order, grouped per file and cited
+`validateToken` in code), each token weighted by how rare it is among the results' lines, and the
+score discounted by the result's rank. Lines scoring at least half the best line's score are
+taken, best first, each with a line of context and its chunk's first line (the signature of a
+function, the heading of a section), within a budget of lines; they are merged into passages,
+kept in file order, grouped per file (files in the order of their best result) and cited
 `path:start-end`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +24,7 @@ CONTEXT = 1  # lines kept around a matching line
 MIN_SHARE = 0.5  # a line must match at least this share of the best line's score
 HEAD_LINES = 12  # lines shown of the best result when no line matches the question
 MAX_LINE_CHARS = 300  # a longer line is data, not code to read: cut
+RANK_DISCOUNT = 0.5  # a line of the result ranked r (0 = best) scores 1 / (1 + r * RANK_DISCOUNT)
 
 
 @dataclass
@@ -31,37 +35,41 @@ class _Chunk:
     chosen: set[int] = field(default_factory=set)  # 0-based line offsets in the chunk
 
 
-def _weights(question: str) -> dict[str, float]:
-    """Question tokens and their weights: a whole multi-part identifier counts double."""
-    weights: dict[str, float] = {}
-    for token in query_tokens(question):
-        weights[token] = weights.get(token, 0.0) + 1.0
-    for word in question.split():
-        parts = code_tokens(word)
-        if len(parts) > 1 and parts[0] in weights:  # the whole form of an identifier comes first
-            weights[parts[0]] += 1.0
-    return weights
+def _line_tokens(line: str) -> set[str]:
+    return set(code_tokens(line[:MAX_LINE_CHARS]))
 
 
-def line_score(line: str, weights: dict[str, float]) -> float:
-    """The weight of the question's tokens that `line` contains (each counted once)."""
-    return sum(weights.get(token, 0.0) for token in set(code_tokens(line[:MAX_LINE_CHARS])))
+def weights(question: str, lines: Sequence[set[str]]) -> dict[str, float]:
+    """Each question token's weight: its rarity among `lines` (log(1 + lines / lines with it))."""
+    wanted = set(query_tokens(question))
+    found = {token: sum(token in tokens for tokens in lines) for token in wanted}
+    return {token: math.log1p(len(lines) / n) for token, n in found.items() if n}
 
 
-def select_lines(question: str, hits: Sequence[SearchHit], max_lines: int = MAX_LINES) -> list[_Chunk]:
-    """Each hit with the offsets of its lines chosen for the answer (most chunks choose none)."""
+def line_score(tokens: set[str], weights: dict[str, float]) -> float:
+    """The weight of the question's tokens that a line contains (each counted once)."""
+    return sum(weights.get(token, 0.0) for token in tokens)
+
+
+def select_lines(
+    question: str, hits: Sequence[SearchHit], max_lines: int = MAX_LINES
+) -> tuple[list[_Chunk], bool]:
+    """Each hit with the offsets of its lines chosen for the answer (most chunks choose none), and
+    whether any line matched the question (if none did, the start of the best result is chosen)."""
     chunks = [_Chunk(rank, hit, hit["snippet"].splitlines()) for rank, hit in enumerate(hits)]
-    weights = _weights(question)
+    tokens = [[_line_tokens(line) for line in chunk.lines] for chunk in chunks]
+    weighted = weights(question, [t for chunk_tokens in tokens for t in chunk_tokens])
     scored = [
-        (score, chunk.rank, offset)
+        (score / (1 + chunk.rank * RANK_DISCOUNT), chunk.rank, offset)
         for chunk in chunks
-        for offset, line in enumerate(chunk.lines)
-        if (score := line_score(line, weights)) > 0
+        for offset, line_tokens in enumerate(tokens[chunk.rank])
+        if (score := line_score(line_tokens, weighted)) > 0
     ]
     if not scored:
         if chunks:
-            chunks[0].chosen.update(range(min(HEAD_LINES, len(chunks[0].lines), max_lines)))
-        return chunks
+            head = [i for i, line in enumerate(chunks[0].lines) if line.strip()]
+            chunks[0].chosen.update(head[: min(HEAD_LINES, max_lines)])
+        return chunks, False
     best = max(score for score, _, _ in scored)
     scored.sort(key=lambda s: (-s[0], s[1], s[2]))  # best lines first, then better-ranked results
     used = 0
@@ -78,7 +86,7 @@ def select_lines(question: str, hits: Sequence[SearchHit], max_lines: int = MAX_
             continue
         chunk.chosen |= wanted
         used += len(wanted)
-    return chunks
+    return chunks, True
 
 
 def _first_line(lines: list[str]) -> int:
@@ -87,9 +95,10 @@ def _first_line(lines: list[str]) -> int:
 
 
 def _passages(chunk: _Chunk) -> list[tuple[int, int]]:
-    """Chosen offsets merged into (first, last) runs; a gap of one line is filled in."""
+    """Chosen offsets merged into (first, last) runs (a gap of one line is filled in), without blank
+    lines at either end."""
     runs: list[tuple[int, int]] = []
-    for offset in sorted(chunk.chosen):
+    for offset in sorted(o for o in chunk.chosen if chunk.lines[o].strip()):
         if runs and offset - runs[-1][1] <= 2:
             runs[-1] = (runs[-1][0], offset)
         else:
@@ -97,10 +106,17 @@ def _passages(chunk: _Chunk) -> list[tuple[int, int]]:
     return runs
 
 
-def citations(question: str, hits: Sequence[SearchHit], max_lines: int = MAX_LINES) -> list[Citation]:
-    """The answer's passages: grouped per file (files in the order of their best result), in file order."""
+@dataclass
+class Extract:
+    citations: list[Citation]  # grouped per file (files in the order of their best result), in file order
+    matched: bool  # False: no line shares a token with the question; the best result's start is cited
+
+
+def extract(question: str, hits: Sequence[SearchHit], max_lines: int = MAX_LINES) -> Extract:
+    """The answer's passages, each cited path:start-end."""
+    chunks, matched = select_lines(question, hits, max_lines)
     by_file: dict[tuple[str, str], list[Citation]] = {}
-    for chunk in select_lines(question, hits, max_lines):
+    for chunk in chunks:
         hit = chunk.hit
         for first, last in _passages(chunk):
             start, end = hit["start_line"] + first, hit["start_line"] + last
@@ -115,7 +131,7 @@ def citations(question: str, hits: Sequence[SearchHit], max_lines: int = MAX_LIN
                     text="\n".join(line[:MAX_LINE_CHARS] for line in chunk.lines[first : last + 1]),
                 )
             )
-    return [c for group in by_file.values() for c in _without_repeats(group)]
+    return Extract([c for group in by_file.values() for c in _without_repeats(group)], matched)
 
 
 def _without_repeats(group: list[Citation]) -> list[Citation]:

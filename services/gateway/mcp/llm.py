@@ -120,7 +120,8 @@ class LlmWriter:
         except openai.APITimeoutError:
             raise LlmFailed(f"no answer within {self.config.timeout:g} s") from None
         except openai.APIStatusError as exc:
-            raise LlmFailed(f"HTTP {exc.status_code}: {_short(exc.message)}") from None
+            detail = re.sub(r"^Error code: \d+ - ", "", exc.message)
+            raise LlmFailed(f"HTTP {exc.status_code}: {_short(detail)}") from None
         except openai.APIConnectionError as exc:
             raise LlmFailed(f"unreachable: {_short(str(exc.__cause__ or exc))}") from None
         except (openai.OpenAIError, ValueError, TypeError) as exc:

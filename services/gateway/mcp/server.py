@@ -87,15 +87,21 @@ def _argument_problems(exc: ValidationError) -> str:
 
 
 class CodesiftServer(MCPServer):
-    """MCPServer whose argument errors name the argument first, as codesift's HTTP errors do."""
+    """MCPServer whose tool errors start with the argument at fault, as codesift's HTTP errors do
+    (the SDK words them "Error executing tool rag_search: 1 validation error for ...")."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            if isinstance(exc, UnexpectedToolError) or not isinstance(exc.__cause__, ValidationError):
-                raise
-            raise ToolError(_argument_problems(exc.__cause__)) from exc.__cause__
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError):
+                raise  # a crash: logged by the SDK, its text stays on the server
+            if isinstance(cause, ValidationError):
+                raise ToolError(_argument_problems(cause)) from cause
+            if isinstance(cause, ToolError):  # ours (`_tool`), already naming the argument: unwrapped
+                raise ToolError(str(cause)) from cause
+            raise
 
 
 async def _tool(call: Awaitable[T]) -> T:

@@ -31,6 +31,7 @@ from shared.schemas import QueryId, SearchRequest, SearchResponse, encoder
 
 FEEDBACK_SOURCE = "mcp"
 REMEMBERED_SEARCHES = 2_000  # searches this server answered, kept to check feedback without a lookup
+NO_LINE_MATCHED = "no line of the results contains a word of the question: the best result's start is cited"
 PASS_QUERY_ID = "pass the query_id of a rag_search or rag_answer result"
 NO_LLM_NOTE = (
     "extractive: the lines of the top results that best match the question; set CODESIFT_LLM_BASE_URL "
@@ -139,9 +140,11 @@ class CodesiftTools:
                     citations=citations,
                 )
                 return answer
-        citations = extractive.citations(question, hits)
-        answer["citations"] = citations
-        answer["answer"] = extractive.render(citations, hits)
+        extract = extractive.extract(question, hits)
+        answer["citations"] = extract.citations
+        answer["answer"] = extractive.render(extract.citations, hits)
+        if not extract.matched:
+            answer["note"] += f"; {NO_LINE_MATCHED}"
         return answer
 
     # ------------------------------------------------------------ rag_feedback
