@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from importlib.metadata import version
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import msgspec
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from services.gateway.errors import GatewayError
@@ -23,8 +23,6 @@ from services.gateway.limits import limits
 from services.gateway.mcp.results import Answer, FeedbackResult, SearchResult
 from services.gateway.mcp.tools import CodesiftTools
 from shared.schemas import DocId, Note, Query, Rating, RepoName, TopK
-
-T = TypeVar("T")
 
 REPOSITORIES_URI = "codesift://repositories"
 MODEL_URI = "codesift://model"
@@ -104,11 +102,15 @@ class CodesiftServer(MCPServer):
             raise
 
 
-async def _tool(call: Awaitable[T]) -> T:
+async def _tool(call: Awaitable[Any]) -> CallToolResult:
+    """The tool's result as structured content and, as the spec asks, the same JSON as text (compact:
+    the SDK's default indents it, which costs the client parsing time and the agent tokens)."""
     try:
-        return await call
+        result = await call
     except GatewayError as exc:
         raise ToolError(exc.detail) from None
+    text = msgspec.json.encode(result).decode()
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
 
 
 async def _resource(call: Awaitable[Any]) -> str:
@@ -132,7 +134,7 @@ def build_server(tools: CodesiftTools) -> CodesiftServer:
         query: QueryArg,
         repo: RepoArg = None,
         k: SearchK = 10,
-    ) -> SearchResult:
+    ) -> Annotated[CallToolResult, SearchResult]:
         return await _tool(tools.search(query, repo, k))
 
     @server.tool(
@@ -145,7 +147,7 @@ def build_server(tools: CodesiftTools) -> CodesiftServer:
         question: QueryArg,
         repo: RepoArg = None,
         k: AnswerK = 5,
-    ) -> Answer:
+    ) -> Annotated[CallToolResult, Answer]:
         return await _tool(tools.answer(question, repo, k))
 
     @server.tool(
@@ -161,7 +163,7 @@ def build_server(tools: CodesiftTools) -> CodesiftServer:
         doc_id: DocIdArg,
         rating: RatingArg,
         note: NoteArg = None,
-    ) -> FeedbackResult:
+    ) -> Annotated[CallToolResult, FeedbackResult]:
         return await _tool(tools.feedback(query_id, doc_id, rating, note))
 
     @server.resource(
