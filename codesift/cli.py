@@ -31,6 +31,16 @@ def k_value(text: str) -> int:
     return k
 
 
+def port_value(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1..65535, got {port}")
+    return port
+
+
 def global_options() -> argparse.ArgumentParser:
     """Options every command takes, before or after its name (`codesift --data-dir D up` and
     `codesift up --data-dir D`). SUPPRESS keeps a subcommand's unset option from overwriting the
@@ -108,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--wait", action="store_true", help="show progress until the job ends")
 
     command("logs", help="the last 100 lines of the trainer's current or last job")
+
+    mc = command("mcp", help="the MCP server for coding agents: stdio (editors, agent CLIs) or --http PORT")
+    mc.add_argument(
+        "--http", type=port_value, default=None, metavar="PORT", help="streamable HTTP at :PORT/mcp"
+    )
     return parser
 
 
@@ -121,6 +136,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "mcp":  # the server's own process, before any event loop of ours
+        from codesift.mcp import run_mcp
+
+        return run_mcp(args.http, args.data_dir)
     try:
         return asyncio.run(dispatch(args))
     except SettingsError as exc:

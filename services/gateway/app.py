@@ -23,6 +23,8 @@ from services.gateway.controllers.reranker import RerankerController
 from services.gateway.errors import error_response
 from services.gateway.feedback_client import FeedbackClient
 from services.gateway.jobs_client import JobsClient
+from services.gateway.mcp.tools import Backend
+from services.gateway.mcp.transports import MountedMcp, llm_writer
 from services.gateway.models_client import ModelsClient
 from services.gateway.search_client import SearchClient
 from services.gateway.settings import GatewaySettings, gateway_settings
@@ -30,17 +32,21 @@ from shared.bus import connect, resolve_nats_url
 from shared.streams import bootstrap
 
 
-def bus_lifespan(settings: GatewaySettings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+def bus_lifespan(
+    settings: GatewaySettings, mcp: MountedMcp
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """Open the gateway's one NATS connection at start-up (reconnecting), close it at shutdown.
 
     The streams are created here (idempotently), so feedback has somewhere durable to go even
-    when the gateway starts before every other service.
+    when the gateway starts before every other service. The MCP server at /mcp runs on the same
+    clients, from here to shutdown.
     """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nc = await connect(settings, "gateway", reconnect=True)
         url = resolve_nats_url(settings)
+        writer = llm_writer(settings)
         try:
             await bootstrap(nc, settings.jetstream_replicas)
             app.state.search_client = SearchClient(nc, url, timeout=settings.request_timeout)
@@ -49,8 +55,18 @@ def bus_lifespan(settings: GatewaySettings) -> Callable[[Litestar], AbstractAsyn
             app.state.feedback_client = FeedbackClient(
                 nc, url, timeout=settings.request_timeout, store_client=settings.telemetry_store_client
             )
-            yield
+            backend = Backend(
+                search=app.state.search_client,
+                feedback=app.state.feedback_client,
+                models=app.state.models_client,
+                js=nc.jetstream(),
+                writer=writer,
+            )
+            async with mcp.running(backend):
+                yield
         finally:
+            if writer is not None:
+                await writer.close()
             await nc.close()
 
     return lifespan
@@ -78,6 +94,7 @@ def provide_models_client(state: State) -> ModelsClient:
 
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or gateway_settings()
+    mcp = MountedMcp(settings)
     return Litestar(
         route_handlers=[
             SearchController,
@@ -86,6 +103,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             RerankerController,
             PageController,
             static_files,
+            mcp.route(),
         ],
         dependencies={
             "search_client": Provide(provide_search_client, sync_to_thread=False),
@@ -94,7 +112,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             "models_client": Provide(provide_models_client, sync_to_thread=False),
         },
         exception_handlers={Exception: error_response},
-        lifespan=[bus_lifespan(settings)],
+        lifespan=[bus_lifespan(settings, mcp)],
         openapi_config=OpenAPIConfig(
             title="codesift",
             version=version("codesift"),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from shared.schemas import ModelPointer, ModelTrained, PromotionDecision, ReplicaInfo
+
+if TYPE_CHECKING:
+    from services.gateway.models_client import ModelsClient
+    from services.gateway.search_client import SearchClient
 
 BACKEND = "onnxruntime"
 NO_RERANKER = "none (fusion order)"
@@ -235,3 +239,12 @@ def reranker_info(
         evaluation=evaluation,
         replicas=views,
     )
+
+
+async def production_info(search_client: SearchClient, models_client: ModelsClient) -> RerankerInfo:
+    """`reranker_info` of what the registry and the replicas say now (/api/reranker/info, MCP)."""
+    pointer = await models_client.production()
+    evaluation = await models_client.evaluation(pointer.version) if pointer else None
+    manifest = await models_client.manifest(pointer.version) if pointer else None
+    replicas = await search_client.ping()
+    return reranker_info(pointer, evaluation, replicas, models_client.models_dir, manifest)

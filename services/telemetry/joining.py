@@ -8,17 +8,13 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import msgspec
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
-from shared import subjects
-from shared.schemas import Impression, impression_decoder
+from shared.impressions import find_impression
+from shared.schemas import Impression
 
 log = logging.getLogger("codesift.telemetry")
-
-IMPRESSIONS_STREAM = "IMPRESSIONS"
 
 
 @dataclass
@@ -61,15 +57,7 @@ class ImpressionJoiner:
         return lookup
 
     async def _fetch(self, query_id: str) -> Impression | None:
-        try:
-            raw = await self.js.get_last_msg(IMPRESSIONS_STREAM, subjects.impression_subject(query_id))
-        except NotFoundError:
-            return None
-        try:
-            return impression_decoder.decode(raw.data or b"")
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            log.warning("impression %s is malformed: %s", query_id, exc)
-            return None
+        return await find_impression(self.js, query_id)
 
     def _remember(self, query_id: str, impression: Impression) -> None:
         if self.cache_size <= 0:

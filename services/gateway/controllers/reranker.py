@@ -16,7 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from services.gateway.commands import build_command, model_version, read_options
 from services.gateway.errors import ErrorBody, InvalidParameter
 from services.gateway.jobs_client import JobsClient
-from services.gateway.model_catalog import ModelList, RerankerInfo, catalog, reranker_info
+from services.gateway.model_catalog import ModelList, RerankerInfo, catalog, production_info
 from services.gateway.models_client import ModelsClient
 from services.gateway.search_client import SearchClient
 from shared.schemas import (
@@ -200,8 +200,4 @@ class RerankerController(Controller):
         """The production model (version, sha256, path), how it ranks (learned combiner or
         fused-rank blend, whether it runs the cross-encoder, its top feature importances), its
         evaluation, and what each replica serves (loaded version, since when, last check, error)."""
-        pointer = await models_client.production()
-        evaluation = await models_client.evaluation(pointer.version) if pointer else None
-        manifest = await models_client.manifest(pointer.version) if pointer else None
-        replicas = await search_client.ping()
-        return reranker_info(pointer, evaluation, replicas, models_client.models_dir, manifest)
+        return await production_info(search_client, models_client)

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
 from litestar import Controller, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from services.gateway.errors import ErrorBody, InvalidParameter
+from services.gateway.limits import limits
 from services.gateway.search_client import SearchClient
 from shared.schemas import Query, RepoName, SearchRequest, SearchResponse, TopK
-
-
-def _limits(annotated: Any) -> dict[str, Any]:
-    """The msgspec.Meta limits of a shared schema type, as Litestar Parameter keywords.
-
-    Litestar does not read msgspec.Meta on handler parameters; this keeps one source for the limits.
-    """
-    meta: msgspec.Meta = annotated.__metadata__[0]
-    names = ("ge", "le", "min_length", "max_length", "pattern")
-    return {name: getattr(meta, name) for name in names if getattr(meta, name) is not None}
 
 
 class SearchController(Controller):
@@ -43,11 +33,11 @@ class SearchController(Controller):
         self,
         search_client: SearchClient,
         q: Annotated[
-            str, Parameter(required=True, description="The question or keywords.", **_limits(Query))
+            str, Parameter(required=True, description="The question or keywords.", **limits(Query))
         ] = "",
-        k: Annotated[int, Parameter(description="How many results.", **_limits(TopK))] = 10,
+        k: Annotated[int, Parameter(description="How many results.", **limits(TopK))] = 10,
         repo: Annotated[
-            str | None, Parameter(description="Only this repository.", **_limits(RepoName))
+            str | None, Parameter(description="Only this repository.", **limits(RepoName))
         ] = None,
     ) -> SearchResponse:
         """Rank code chunks for `q`: BM25 and vector retrieval fused by RRF, then the promoted reranker.

@@ -31,6 +31,7 @@ PLACEHOLDERS = {
     "X": "3e-5",
     "S": "60",
     "PATH|VERSION": "cross-encoder-codesift-20260101-000000",
+    "PORT": "8765",
 }
 
 
@@ -71,7 +72,7 @@ FORMS = [(line, optional) for line in readme_lines() for optional in (True, Fals
 def test_the_readme_shows_every_command():
     shown = {shlex.split(line)[1] for line in readme_lines()}
     assert shown >= {"up", "index", "search", "eval", "status", "mine", "train", "promote", "rollback"}
-    assert shown >= {"info", "logs"}
+    assert shown >= {"info", "logs", "mcp"}
     assert any("--data-dir DIR" in line for line in readme_lines())
 
 
