@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codesift.scrape_targets import metrics_urls, scrape_address, write_prometheus_files
 from shared.bus import stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +96,7 @@ class Supervisor:
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.nats_url = os.environ.get("CODESIFT_NATS_URL", "")
+        self.metrics_addresses: dict[str, str] = {}  # process -> host:port of its metrics
 
     # -------------------------------------------------------------- set-up
 
@@ -141,6 +143,31 @@ class Supervisor:
         self.services.append(Service("evaluator", [py, "-m", "services.evaluator"], base))
         self.services.append(Service("promoter", [py, "-m", "services.promoter"], base))
         self.services.append(Service("gateway", [py, "-m", "services.gateway"], base))
+        self.assign_metrics_ports()
+
+    def assign_metrics_ports(self) -> None:
+        """A free metrics port for every service but nats-server; the gateway serves /metrics itself."""
+        from shared.settings import settings
+
+        config = settings()
+        if not config.metrics:
+            return
+        for svc in self.services:
+            if svc.name == "gateway":
+                self.metrics_addresses[svc.name] = scrape_address(self.host, self.port)
+            elif svc.name != "nats":
+                port = free_port()
+                svc.env = svc.env | {"CODESIFT_METRICS_PORT": str(port)}
+                self.metrics_addresses[svc.name] = scrape_address(config.metrics_host, port)
+
+    def write_stack_file(self) -> None:
+        """DATA_DIR/stack.json (how commands find the stack, where each process serves metrics) and
+        the Prometheus targets under DATA_DIR/prometheus."""
+        record: dict[str, object] = {"nats_url": self.nats_url, "http_port": self.port, "pid": os.getpid()}
+        if self.metrics_addresses:
+            record["metrics"] = metrics_urls(self.metrics_addresses)
+            write_prometheus_files(self.data_dir / "prometheus", self.metrics_addresses)
+        stack_file(self.data_dir).write_text(json.dumps(record))
 
     async def export_embedder(self) -> str:
         say("preparing the embedding model (exported to ONNX once, then cached)")
@@ -263,9 +290,7 @@ async def up(data_dir: Path, port: int, replicas: int, index: list[tuple[str, Pa
     try:
         embedder_dir = await sup.export_embedder()
         sup.plan(embedder_dir)
-        stack_file(sup.data_dir).write_text(
-            json.dumps({"nats_url": sup.nats_url, "http_port": port, "pid": os.getpid()})
-        )
+        sup.write_stack_file()
         nats_first = [s for s in sup.services if s.name == "nats"]
         for svc in nats_first:
             sup.tasks.append(asyncio.create_task(sup.run_service(svc)))

@@ -1,7 +1,9 @@
 """Job progress: the latest state of each job in KV `jobs`, every change on codesift.jobs.<id>.
 
 Long jobs (index, mine, train, evaluate) report through a JobReporter; clients (CLI, GUI) follow
-a job by subscribing to its subject and reading the KV entry for the state they missed.
+a job by subscribing to its subject and reading the KV entry for the state they missed. The
+reporter also counts the jobs of its process for Prometheus: how many run now, and how many ended,
+by kind and outcome, with how long each ran.
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from typing import Any
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NoKeysError
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared import subjects
-from shared.schemas import JobProgress, encoder, event_decoder
+from shared.observability import JOB_BUCKETS
+from shared.schemas import JOB_STATES_FINAL, JobProgress, encoder, event_decoder
 from shared.streams import Buckets
+
+JOBS_ENDED = Counter("codesift_jobs_total", "Jobs that ended, by kind and outcome", ["kind", "outcome"])
+JOBS_RUNNING = Gauge("codesift_jobs_running", "Jobs running now in this process", ["kind"])
+JOB_DURATION = Histogram(
+    "codesift_job_duration_seconds",
+    "How long a job ran, from its first running state to its end",
+    ["kind", "outcome"],
+    buckets=JOB_BUCKETS,
+)
 
 
 def new_job_id(kind: str) -> str:
@@ -34,6 +47,8 @@ class JobReporter:
         self.min_interval = min_interval
         self._last_sent = 0.0
         self._last_state = ""
+        self._began: float | None = None  # monotonic time of the first "running" state
+        self._ended = False
 
     async def report(
         self,
@@ -59,6 +74,21 @@ class JobReporter:
         kv = await self.js.key_value(Buckets.JOBS)
         await kv.put(self.job_id, data)
         await self.nc.publish(subjects.job_subject(self.job_id), data)
+        self._count(state)
+
+    def _count(self, state: str) -> None:
+        """Job metrics: a job is running from its first running state; it ends once."""
+        if self._ended:
+            return
+        if state == "running" and self._began is None:
+            self._began = time.monotonic()
+            JOBS_RUNNING.labels(self.kind).inc()
+        elif state in JOB_STATES_FINAL:
+            self._ended = True
+            JOBS_ENDED.labels(self.kind, state).inc()
+            if self._began is not None:
+                JOBS_RUNNING.labels(self.kind).dec()
+                JOB_DURATION.labels(self.kind, state).observe(time.monotonic() - self._began)
 
     def threadsafe(self, loop: asyncio.AbstractEventLoop):
         """A progress callback (fraction, message) for code running in a worker thread."""

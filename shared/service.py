@@ -12,7 +12,8 @@ from faststream.nats import NatsBroker
 
 from shared.bus import StackNotRunning, resolve_nats_url, server_list
 from shared.fetch_timeouts import catch_every_fetch_timeout
-from shared.settings import Settings, SettingsError
+from shared.observability import serve_metrics
+from shared.settings import Settings, SettingsError, settings
 
 
 def make_broker(settings: Settings) -> NatsBroker:
@@ -27,10 +28,14 @@ def make_broker(settings: Settings) -> NatsBroker:
 
 
 def run_service(name: str, create_app: Callable[[], FastStream]) -> int:
-    """Run a service until SIGTERM; a bad setting or no stack ends it with one line, exit code 1."""
+    """Run a service until SIGTERM; a bad setting or no stack ends it with one line, exit code 1.
+
+    Its metrics are served from the start (shared.observability), before the lifespan loads models.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faststream").setLevel(logging.WARNING)
     try:
+        serve_metrics(settings(), name)
         asyncio.run(create_app().run())
     except (SettingsError, StackNotRunning) as exc:
         print(f"{name}: {exc}", file=sys.stderr)

@@ -39,6 +39,12 @@ class Settings(msgspec.Struct, kw_only=True):
     # timeouts (seconds)
     request_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     log_path: Path | None = None  # None: DATA_DIR/logs/queries.jsonl
+    # Prometheus metrics (shared/observability.py): the gateway serves them at /metrics on its HTTP
+    # port, every other service on its own metrics port (0: a free one, logged; `codesift up` gives
+    # each a port and records it). false: no port, no /metrics, and replicas do not time searches.
+    metrics: bool = True
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so Prometheus can reach the port
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
 
 
 S = TypeVar("S", bound=Settings)

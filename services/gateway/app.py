@@ -18,6 +18,7 @@ from services.gateway.controllers import (
     SearchController,
     TelemetryController,
 )
+from services.gateway.controllers.metrics import MetricsController
 from services.gateway.controllers.pages import static_files
 from services.gateway.controllers.reranker import RerankerController
 from services.gateway.errors import error_response
@@ -104,6 +105,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             PageController,
             static_files,
             mcp.route(),
+            *([MetricsController] if settings.metrics else []),
         ],
         dependencies={
             "search_client": Provide(provide_search_client, sync_to_thread=False),

@@ -24,6 +24,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from services.gateway.instruments import count_failure
+
 logger = logging.getLogger(__name__)
 
 
@@ -87,7 +89,8 @@ def error_body(exc: Exception) -> ErrorBody:
     return ErrorBody(500, "internal server error: see the gateway's log")
 
 
-def error_response(_: Request, exc: Exception) -> Response[ErrorBody]:
-    """Litestar exception handler, registered for every exception."""
+def error_response(request: Request, exc: Exception) -> Response[ErrorBody]:
+    """Litestar exception handler, registered for every exception; counts failed searches and feedback."""
     body = error_body(exc)
+    count_failure(request, body.status_code)
     return Response(body, status_code=body.status_code)

@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from services.promoter.archives import archive_sha256
 from services.promoter.errors import PromotionError
 from services.promoter.gates import GatePolicy, GateReport, check_gates
+from services.promoter.instruments import count_decision
 from services.promoter.registry import last_update, read_evaluation, write_pointer
 from services.promoter.settings import PromoterSettings
 from services.promoter.transient import retry_transient
@@ -219,4 +220,6 @@ class Promoter:
         await self._publish(subjects.MODEL_UPDATED, event, f"updated-{event.version}-{changed_at}")
 
     async def _publish(self, subject: str, event: ModelUpdated | PromotionDecision, msg_id: str) -> None:
-        await self.js.publish(subject, encoder.encode(event), headers={"Nats-Msg-Id": msg_id})
+        ack = await self.js.publish(subject, encoder.encode(event), headers={"Nats-Msg-Id": msg_id})
+        if isinstance(event, PromotionDecision) and not ack.duplicate:  # a redelivery decides nothing new
+            count_decision(event)

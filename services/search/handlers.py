@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from faststream import Context
 from faststream.middlewares import AckPolicy
@@ -41,7 +42,11 @@ HEARTBEAT_S = 10.0  # in-progress acks while a long index job runs (consumer ack
 async def on_query(msg: NatsMessage, replica: Replica = Context("replica"), js=Context("js")) -> bytes:
     reply, impression = await asyncio.to_thread(replica.search, msg.body)
     if impression is not None:
+        metrics = replica.metrics
+        began = time.perf_counter() if metrics is not None else 0.0
         await record_impression(js, impression)
+        if metrics is not None:
+            metrics.stage("impression", time.perf_counter() - began)
     return reply
 
 

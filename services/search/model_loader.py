@@ -138,7 +138,9 @@ class RerankerLoader:
             if isinstance(exc, ArtifactError):
                 self._refused.add(key)
             self._failed(key[0], str(exc) or type(exc).__name__)
+            self._measured("failed", began)
             return
+        self._measured("ok", began)
         self.replica.swap_reranker(loaded)
         if current is not None:
             self._previous = current
@@ -146,6 +148,11 @@ class RerankerLoader:
             self.replica.reranker_prepared = None
         seconds = time.perf_counter() - began
         log.info("%s serves %s (loaded in %.3f s)", self.replica.replica_id, loaded.version, seconds)
+
+    def _measured(self, outcome: str, began: float) -> None:
+        """A model change took this long, from the decision to serve it (a prepared one: ~0 s)."""
+        if self.replica.metrics is not None:
+            self.replica.metrics.loaded(outcome, time.perf_counter() - began)
 
     def _failed(self, version: str, why: str) -> None:
         self.replica.reranker_error = f"{version}: {why}"

@@ -10,6 +10,9 @@ learned combiner over their features, with cross-encoder scores when it uses the
 fused-rank blend for a cross-encoder alone); candidates beyond the top N keep their fusion order.
 A result's `score` is then 1 / (60 + served rank) for a combiner, the blended score for the blend
 (two reciprocal-rank terms in the top N, one below it), otherwise its fusion score.
+
+Each search is counted and its stages timed for Prometheus (`instruments.py`) unless
+CODESIFT_METRICS=false, which also skips the clock readings.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import msgspec
 
 from services.search.embedding import Embedder
 from services.search.index import Retrieved, SearchIndex
+from services.search.instruments import SearchInstruments, StageTimes
 from services.search.reranking import LoadedReranker, rerank
 from services.search.score_cache import ScoreCache
 from services.search.settings import SearchSettings
@@ -78,11 +82,14 @@ class Replica:
         self.reranker_checked_at: float | None = None  # last look at the production pointer
         self.reranker_prepared: str | None = None  # a trained model loaded and warmed, not served yet
         self.scores = ScoreCache(settings.reranker_cache_size)
+        self.metrics = SearchInstruments(self.replica_id, self.started_at) if settings.metrics else None
 
     # ------------------------------------------------------------------ index and model
 
     def swap(self, index: SearchIndex, pointer: IndexUpdated) -> None:
         self.loaded = Loaded(index, pointer)
+        if self.metrics is not None:
+            self.metrics.index(pointer.version, len(index.chunks))
         # A learned combiner reads each candidate's chunk profile (~70 µs the first time a chunk is
         # seen, ~4 µs after): compute them now, beside the searches, not during the first ones.
         threading.Thread(target=warm_features, args=(index,), name="warm-features", daemon=True).start()
@@ -91,6 +98,9 @@ class Replica:
         self.reranker = reranker
         self.reranker_since = time.time() if reranker else None
         self.reranker_error = None
+        if self.metrics is not None:
+            served = (reranker.version, reranker.kind) if reranker else (None, None)
+            self.metrics.served(*served, self.reranker_since or time.time())
 
     def reranker_label(self) -> str:
         reranker = self.reranker
@@ -127,23 +137,52 @@ class Replica:
         return hits, None
 
     def _rank(
-        self, reranker: LoadedReranker | None, index: SearchIndex, query: str, hits: list[Retrieved], k: int
+        self,
+        reranker: LoadedReranker | None,
+        index: SearchIndex,
+        query: str,
+        hits: list[Retrieved],
+        k: int,
+        times: StageTimes | None = None,
     ) -> list[tuple[Retrieved, float]]:
         """The first `k` hits in served order, with the score shown for each."""
         if reranker is None:
             return [(h, h.fusion_score) for h in hits[:k]]
         candidates = to_candidates(index, hits)
-        ranked = rerank(reranker, self.scores, query, candidates, self.settings.reranker_topn)
+        ranked = rerank(reranker, self.scores, query, candidates, self.settings.reranker_topn, times)
         return [(hits[position], score) for position, score in ranked[:k]]
 
     def search(self, data: bytes) -> tuple[bytes, Impression | None]:
         """The reply to send, and the impression to record (None when the request was refused)."""
+        metrics = self.metrics
+        if metrics is None:
+            return self._search(data, None)
+        began = time.perf_counter()
+        times: StageTimes = []
+        try:
+            reply, impression = self._search(data, times)
+        except Exception:
+            metrics.searched("error")
+            raise
+        if impression is None:
+            metrics.searched("refused")
+        else:
+            metrics.searched("ok")
+            for stage, seconds in times:
+                metrics.stage(stage, seconds)
+            metrics.stage("total", time.perf_counter() - began)
+        return reply, impression
+
+    def _search(self, data: bytes, times: StageTimes | None) -> tuple[bytes, Impression | None]:
         request, problem = decode(_search_decoder, data)
         if problem is None:
             loaded = self.loaded
             reranker = self.reranker
             depth = max(request.k, self.settings.reranker_topn) if reranker else request.k
+            began = time.perf_counter() if times is not None else 0.0
             hits, problem = self._retrieve(loaded, request.query, depth, request.repo)
+            if times is not None:
+                times.append(("retrieval", time.perf_counter() - began))
         if problem is not None:
             return msgspec.json.encode(SearchReply(error=problem)), None
         chunks = loaded.index.chunks
@@ -158,7 +197,7 @@ class Replica:
                 snippet=c.text,
                 language=c.language,
             )
-            for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k)
+            for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k, times)
         ]
         response = SearchResponse(
             query_id=uuid.uuid4().hex,

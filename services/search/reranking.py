@@ -17,6 +17,7 @@ it by assigning one attribute, and a request that already holds one finishes on 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,15 +124,24 @@ def rerank(
     query: str,
     candidates: Sequence[Candidate],
     top_n: int,
+    times: list[tuple[str, float]] | None = None,
 ) -> list[tuple[int, float]]:
     """(position in `candidates`, shown score), best first; `candidates` in fusion order.
 
     Only the first `top_n` are reordered; the cross-encoder scores them only when the model uses
-    it, and only those whose score for this model and query is not cached already.
+    it, and only those whose score for this model and query is not cached already. `times`, when
+    given, gets the seconds of the stages that ran: ("cross_encoder", s), ("features", s).
     """
     combiner = reranker.combiner
     ce_scores = None
     if needs_cross_encoder(combiner):
+        began = time.perf_counter()
         head = [(c.content_hash, c.text) for c in candidates[:top_n]]
         ce_scores = cross_encoder_scores(reranker, cache, query, head)
-    return served_order(query, candidates, top_n, combiner=combiner, ce_scores=ce_scores)
+        if times is not None:
+            times.append(("cross_encoder", time.perf_counter() - began))
+    began = time.perf_counter()
+    order = served_order(query, candidates, top_n, combiner=combiner, ce_scores=ce_scores)
+    if times is not None and combiner is not None:
+        times.append(("features", time.perf_counter() - began))
+    return order

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from services.telemetry import instruments
 from services.telemetry.dead_letters import send_to_dead_letters
 from services.telemetry.joining import ImpressionJoiner
 from services.telemetry.log_line import build_line, received_timestamp
@@ -109,6 +111,9 @@ class FeedbackRecorder:
             to_ack = []
         report.duplicates = len(known) + len(to_ack) - report.written
         report.held = len(held)
+        if report.written:
+            pairs = zip(lines, to_ack, strict=True)
+            observe_lag({event_id: msg for (event_id, _), msg in reversed(list(pairs))})
 
         for msg in known + to_ack:
             await _settle(msg.ack())
@@ -121,7 +126,24 @@ class FeedbackRecorder:
                 report.dead += 1
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("dead letter not stored (%s); it comes back later", exc or type(exc).__name__)
+        count(report, messages)
         return report
+
+
+def observe_lag(written: dict[str, Msg]) -> None:
+    """Seconds from JetStream storing each event's message (its metadata timestamp) to now."""
+    now = time.time()
+    for msg in written.values():
+        instruments.LAG.observe(max(0.0, now - msg.metadata.timestamp.timestamp()))
+
+
+def count(report: BatchReport, messages: Sequence[Msg]) -> None:
+    instruments.STORED.inc(report.written)
+    instruments.DUPLICATES.inc(report.duplicates)
+    instruments.HELD.inc(report.held)
+    instruments.DEAD_LETTERED.inc(report.dead)
+    if messages:
+        instruments.PENDING.set(messages[-1].metadata.num_pending)
 
 
 async def _settle(acknowledgement: Awaitable[None]) -> None:

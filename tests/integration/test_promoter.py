@@ -34,6 +34,7 @@ from shared.schemas import (
 )
 from shared.streams import Buckets, bootstrap
 from tests.conftest import NatsServer
+from tests.prometheus_samples import sample
 from tests.unit.promoter.evaluations import evaluation
 
 V1 = "cross-encoder-codesift-20260101-000000"
@@ -375,3 +376,39 @@ async def test_malformed_messages_are_set_aside_and_the_next_ones_handled(js, pr
     dead = await js.get_last_msg("COMMANDS", f"{subjects.CMD_PREFIX}.dead")
     assert dead.headers["Codesift-Reason"].startswith("model:")
     assert await job_state(js, "p-1") is None
+
+
+def decision_counts() -> dict[str, float]:
+    found = {
+        f"{action}_{outcome}": sample(
+            "codesift_promotion_decisions_total", action=action, outcome=outcome, forced="false"
+        )
+        for action in ("promote", "rollback")
+        for outcome in ("promoted", "refused")
+    }
+    for gate in ("triplets", "mrr", "interval", "artifact"):
+        for result in ("passed", "failed"):
+            name = "codesift_promotion_gate_checks_total"
+            found[f"{gate}_{result}"] = sample(name, gate=gate, result=result)
+    return found
+
+
+async def test_decisions_are_counted_once_each_by_outcome_and_gate(js, config, models):
+    before = decision_counts()
+    await train(js, models, V1)
+    await train(js, models, V2)
+    async with TestApp(create_app(config)):
+        await promote_auto(js, evaluation(V1, mrr=0.60))
+        await promote_auto(js, evaluation(V2, mrr=0.55, production=(0.60, 0.80), production_version=V1))
+    await redeliver_every_evaluation(js, config)  # decided already: counted again nowhere
+    async with TestApp(create_app(config)):
+        assert (await command(js, subjects.CMD_ROLLBACK, {"type": "rollback", "job_id": "r-9"})).state == (
+            "succeeded"
+        )
+    after = decision_counts()
+    moved = {name: after[name] - before[name] for name in before if after[name] != before[name]}
+    assert moved == {
+        "promote_promoted": 1, "promote_refused": 1, "rollback_promoted": 1,
+        "triplets_passed": 2, "mrr_passed": 1, "mrr_failed": 1, "interval_passed": 2,
+        "artifact_passed": 2,
+    }  # fmt: skip

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from litestar import Controller, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
+from services.gateway import instruments
 from services.gateway.errors import ErrorBody, InvalidParameter
 from services.gateway.limits import limits
 from services.gateway.search_client import SearchClient
@@ -45,6 +47,10 @@ class SearchController(Controller):
         The answer is the replica's SearchResponse unchanged (the same JSON as
         `codesift search --json`); its `query_id` identifies this search in later feedback.
         """
+        began = time.perf_counter()
         if not q.strip():
             raise InvalidParameter("q", "must contain more than white space")
-        return await search_client.search(SearchRequest(query=q, k=k, repo=repo))
+        response = await search_client.search(SearchRequest(query=q, k=k, repo=repo))
+        instruments.SEARCH_SECONDS.observe(time.perf_counter() - began)
+        instruments.SEARCHES.labels("ok").inc()
+        return response

@@ -10,6 +10,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 
+from services.gateway import instruments
 from services.gateway.errors import ErrorBody, TooLarge
 from services.gateway.feedback import MAX_EVENT_BYTES, read_event
 from services.gateway.feedback_client import FeedbackClient
@@ -78,4 +79,5 @@ class TelemetryController(Controller):
             client_ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
         )
+        instruments.FEEDBACK_ACCEPTED.inc()
         return FeedbackAccepted(event_id=event.event_id)

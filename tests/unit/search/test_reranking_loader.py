@@ -19,6 +19,7 @@ from services.search.settings import SearchSettings
 from shared.artifacts import MANIFEST, ArtifactError, file_hashes
 from shared.schemas import ModelPointer
 from shared.settings import SettingsError, from_env
+from tests.prometheus_samples import sample
 
 
 class Builds:
@@ -217,3 +218,15 @@ def test_reranker_settings_default_to_the_served_configuration():
     assert served.reranker_backend == "onnxruntime" and served.reranker_max_length == 128
     assert served.reranker_topn == 20
     assert (served.reranker_reload_interval, served.reranker_cache_size) == (60.0, 50_000)
+
+
+async def test_each_model_change_is_timed_by_outcome(monkeypatch):
+    loader, builds = make_loader(monkeypatch)
+    name = "codesift_reranker_load_seconds_count"
+    before = {outcome: sample(name, replica="r1", outcome=outcome) for outcome in ("ok", "failed")}
+    await loader.updated("v1", "a" * 64)
+    builds.failures["v2"] = RuntimeError("download failed")
+    await loader.updated("v2", "b" * 64)
+    await loader.updated("v1", "a" * 64)  # already served: no change, nothing timed
+    moved = {outcome: sample(name, replica="r1", outcome=outcome) - before[outcome] for outcome in before}
+    assert moved == {"ok": 1, "failed": 1}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +16,7 @@ from services.telemetry.log_writer import LogWriter
 from services.telemetry.recording import FeedbackRecorder
 from shared import subjects
 from shared.schemas import Impression, ShownResult
+from tests.prometheus_samples import sample
 
 SHOWN = "0123456789abcdef0123456789abcdef"
 UNSHOWN = "ffffffffffffffffffffffffffffffff"
@@ -26,11 +29,17 @@ class StandInMsg:
     seq: int = 1
     subject: str = subjects.TELEMETRY_FEEDBACK
     settled: list[tuple[str, float | None]] = field(default_factory=list)
+    stored_at: float = field(default_factory=time.time)  # when JetStream stored it
+    num_pending: int = 0
 
     @property
     def metadata(self) -> SimpleNamespace:
         return SimpleNamespace(
-            num_delivered=self.num_delivered, sequence=SimpleNamespace(stream=self.seq), stream="FEEDBACK"
+            num_delivered=self.num_delivered,
+            sequence=SimpleNamespace(stream=self.seq),
+            stream="FEEDBACK",
+            timestamp=datetime.datetime.fromtimestamp(self.stored_at, datetime.UTC),
+            num_pending=self.num_pending,
         )
 
     async def ack(self) -> None:
@@ -147,3 +156,23 @@ async def test_poison_is_dead_lettered_with_its_reason_and_terminated(writer):
     assert subject == subjects.TELEMETRY_DEAD_LETTER and payload == bad.data
     assert headers["Codesift-Reason"] == "rating: Expected `int` <= 5"
     assert headers["Codesift-Sequence"] == "42" and headers["Nats-Msg-Id"] == "FEEDBACK:42"
+
+
+async def test_what_the_recorder_did_is_counted_and_the_lag_runs_from_storage(writer):
+    names = [f"codesift_feedback_{what}_total" for what in ("stored", "duplicates", "held", "dead_lettered")]
+    lag = "codesift_telemetry_lag_seconds"
+    before = {name: sample(name) for name in [*names, f"{lag}_count", f"{lag}_sum"]}
+    before_fast = sample(f"{lag}_bucket", le="1.0")
+    old = msg("old")
+    old.stored_at = time.time() - 2.0  # stored in JetStream two seconds ago
+    last = msg("bad", rating=9)
+    last.num_pending = 7
+    batch = [msg("a"), msg("a"), old, msg("early", 2, query_id=UNSHOWN), last]
+    report = await recorder(writer, StandInJoiner({}), StandInJetStream()).record(batch)
+    assert (report.written, report.duplicates, report.held, report.dead) == (2, 1, 1, 1)
+    moved = [sample(name) - before[name] for name in names]
+    assert moved == [2, 1, 1, 1]
+    assert sample(f"{lag}_count") - before[f"{lag}_count"] == 2  # one per line written
+    assert 2.0 <= sample(f"{lag}_sum") - before[f"{lag}_sum"] < 3.0
+    assert sample(f"{lag}_bucket", le="1.0") - before_fast == 1  # "a" at once, "old" after 2 s
+    assert sample("codesift_telemetry_pending_messages") == 7  # as the batch's last message said
