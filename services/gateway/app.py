@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from services.gateway.auth import Access, security_components, security_headers
 from services.gateway.controllers import (
     HealthController,
     PageController,
@@ -96,7 +97,8 @@ def provide_models_client(state: State) -> ModelsClient:
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or gateway_settings()
     mcp = MountedMcp(settings)
-    return Litestar(
+    access = Access(settings)
+    app = Litestar(
         route_handlers=[
             SearchController,
             HealthController,
@@ -114,6 +116,8 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             "models_client": Provide(provide_models_client, sync_to_thread=False),
         },
         exception_handlers={Exception: error_response},
+        guards=[access.guard],
+        before_send=[security_headers],
         lifespan=[bus_lifespan(settings, mcp)],
         openapi_config=OpenAPIConfig(
             title="codesift",
@@ -121,6 +125,9 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             use_handler_docstrings=True,
             # plain JSON at /schema: the HTML viewers load their scripts from a CDN, unreachable offline
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+            components=security_components(),
         ),
         logging_config=None,  # __main__ configures logging once for uvicorn and the app
     )
+    access.declare(app)
+    return app

@@ -8,6 +8,8 @@ when nothing the client sent is at fault), and `detail` then starts with it.
 | error | status |
 | --- | --- |
 | `InvalidParameter` (a parameter or body field is rejected), Litestar's validation | 400 |
+| `NotAuthenticated` (no or a malformed `Authorization` header where a token is needed) | 401 |
+| `Forbidden` (a token this endpoint does not accept) | 403 |
 | `TooLarge` (a request body over the endpoint's limit) | 413 |
 | `BadReply` (a replica answered something unreadable) | 502 |
 | `Conflict` (a trainer job is already running) | 409 |
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 class GatewayError(Exception):
     """Base of the gateway's own errors: a message for people and, when one is at fault, the field."""
 
+    headers: dict[str, str] | None = None  # sent with the answer
+
     def __init__(self, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -43,6 +47,16 @@ class InvalidParameter(GatewayError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", field)
+
+
+class NotAuthenticated(GatewayError):
+    """No token, or an `Authorization` header that is not `Bearer <token>`; asks for a bearer token."""
+
+    headers = {"WWW-Authenticate": 'Bearer realm="codesift"'}
+
+
+class Forbidden(GatewayError):
+    """A token, but not one this endpoint accepts."""
 
 
 class TooLarge(GatewayError):
@@ -69,7 +83,15 @@ class ErrorBody(msgspec.Struct):
     field: str | None = None
 
 
-_STATUS_OF = {InvalidParameter: 400, Conflict: 409, TooLarge: 413, BadReply: 502, Unavailable: 503}
+_STATUS_OF = {
+    InvalidParameter: 400,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    Conflict: 409,
+    TooLarge: 413,
+    BadReply: 502,
+    Unavailable: 503,
+}
 
 
 def error_body(exc: Exception) -> ErrorBody:
@@ -93,4 +115,5 @@ def error_response(request: Request, exc: Exception) -> Response[ErrorBody]:
     """Litestar exception handler, registered for every exception; counts failed searches and feedback."""
     body = error_body(exc)
     count_failure(request, body.status_code)
-    return Response(body, status_code=body.status_code)
+    headers = exc.headers if isinstance(exc, GatewayError | HTTPException) else None
+    return Response(body, status_code=body.status_code, headers=headers)

@@ -23,6 +23,12 @@ class GatewaySettings(Settings, kw_only=True):
     llm_api_key: str = ""
     llm_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 20.0  # seconds; then the extractive answer
     llm_max_tokens: Annotated[int, msgspec.Meta(ge=16, le=32_768)] = 700
+    # Who may do what over HTTP (services/gateway/auth.py); empty: not required. With an admin
+    # token every mutating endpoint needs `Authorization: Bearer <admin token>`; with a read token
+    # search, feedback, the reranker's GETs and /mcp need the read or the admin token. `codesift up`
+    # sets the admin token from DATA_DIR/secrets/admin.token (created on its first start).
+    admin_token: str = ""
+    read_token: str = ""
 
     def __post_init__(self) -> None:
         if self.llm_base_url and not self.llm_model:

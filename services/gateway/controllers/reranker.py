@@ -13,6 +13,7 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 
+from services.gateway.auth import ADMIN, READ
 from services.gateway.commands import build_command, model_version, read_options
 from services.gateway.errors import ErrorBody, InvalidParameter
 from services.gateway.jobs_client import JobsClient
@@ -69,12 +70,14 @@ class RerankerController(Controller):
 
     path = "/api/reranker"
     tags = ["reranker"]
+    opt = READ  # the commands below are ADMIN
 
     @post(
         "/mine",
         operation_id="rerankerMine",
         status_code=202,
         request_max_body_size=MAX_BODY,
+        opt=ADMIN,
         responses=_TRAINER_ERRORS,
     )
     async def mine(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
@@ -87,6 +90,7 @@ class RerankerController(Controller):
         operation_id="rerankerTrain",
         status_code=202,
         request_max_body_size=MAX_BODY,
+        opt=ADMIN,
         responses=_TRAINER_ERRORS,
     )
     async def train(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
@@ -100,6 +104,7 @@ class RerankerController(Controller):
         operation_id="rerankerEvaluate",
         status_code=202,
         request_max_body_size=MAX_BODY,
+        opt=ADMIN,
         responses=_ERRORS,
     )
     async def evaluate(
@@ -123,6 +128,7 @@ class RerankerController(Controller):
         operation_id="rerankerPromote",
         status_code=202,
         request_max_body_size=MAX_BODY,
+        opt=ADMIN,
         responses=_ERRORS,
     )
     async def promote(
@@ -140,6 +146,7 @@ class RerankerController(Controller):
         operation_id="rerankerRollback",
         status_code=202,
         request_max_body_size=MAX_BODY,
+        opt=ADMIN,
         responses=_ERRORS,
     )
     async def rollback(self, request: Request, jobs_client: JobsClient) -> JobAccepted:

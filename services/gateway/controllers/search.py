@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from services.gateway import instruments
+from services.gateway.auth import READ
 from services.gateway.errors import ErrorBody, InvalidParameter
 from services.gateway.limits import limits
 from services.gateway.search_client import SearchClient
@@ -21,6 +22,7 @@ class SearchController(Controller):
 
     path = "/api/search"
     tags = ["search"]
+    opt = READ
 
     @get(
         operation_id="search",

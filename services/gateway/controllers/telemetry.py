@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 
 from services.gateway import instruments
+from services.gateway.auth import READ
 from services.gateway.errors import ErrorBody, TooLarge
 from services.gateway.feedback import MAX_EVENT_BYTES, read_event
 from services.gateway.feedback_client import FeedbackClient
@@ -42,6 +43,7 @@ class TelemetryController(Controller):
 
     path = "/api/telemetry"
     tags = ["telemetry"]
+    opt = READ
 
     @post(
         "/event",

@@ -20,6 +20,7 @@ from litestar import asgi
 from litestar.handlers.asgi_handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
+from services.gateway.auth import READ
 from services.gateway.feedback_client import FeedbackClient
 from services.gateway.mcp.llm import LlmConfig, LlmWriter
 from services.gateway.mcp.server import CodesiftServer, build_server
@@ -115,7 +116,7 @@ class MountedMcp:
     def route(self) -> ASGIRouteHandler:
         manager = self.server.session_manager
 
-        @asgi(MOUNT_PATH, is_mount=True, copy_scope=True, name="mcp")
+        @asgi(MOUNT_PATH, is_mount=True, copy_scope=True, name="mcp", opt=READ)
         async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
             """The MCP server over streamable HTTP (tools rag_search, rag_answer, rag_feedback)."""
             await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
