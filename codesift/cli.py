@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("info", help="the production model, its evaluation, and what each replica serves")
 
     command("status", help="replicas, index and jobs of the running stack")
+    command("token", help="print the admin token the stack's gateway asks for (Authorization: Bearer ...)")
 
     mi = command("mine", help="mine training triplets (feedback logs, golden questions, the code itself)")
     mi.add_argument("--source", choices=["logs", "golden", "bootstrap", "all"], default="all")
@@ -188,6 +189,8 @@ async def dispatch(args: argparse.Namespace) -> int:
         return await learning.info(args.data_dir)
     if args.command == "status":
         return await commands.status(args.data_dir)
+    if args.command == "token":
+        return commands.token(args.data_dir)
     if args.command in ("mine", "train", "logs"):
         from codesift import learning
 

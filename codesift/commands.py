@@ -11,15 +11,28 @@ import msgspec
 from codesift.client import RequestProblem, Stack
 from codesift.progress import ProgressLine
 from shared import subjects
-from shared.bus import StackNotRunning
+from shared.bus import StackNotRunning, how_to_start
 from shared.jobs import new_job_id
 from shared.schemas import JOB_STATES_FINAL, IndexCommand, SearchResponse
+from shared.secrets import admin_token_path, read_admin_token
 from shared.settings import Settings, settings
 
 
 def cli_settings(data_dir: Path | None = None) -> Settings:
     base = settings()
     return msgspec.structs.replace(base, data_dir=data_dir) if data_dir else base
+
+
+def token(data_dir: Path | None = None) -> int:
+    """Print the admin token of the stack in the data directory (CODESIFT_ADMIN_TOKEN when set)."""
+    config = cli_settings(data_dir)
+    if found := read_admin_token(config.data_dir):
+        print(found)
+        return 0
+    path = admin_token_path(config.data_dir)
+    return fail(
+        how_to_start(config, f"no admin token at {path}; `codesift up` creates it on its first start")
+    )
 
 
 def fail(message: str) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from codesift.scrape_targets import metrics_urls, scrape_address, write_prometheus_files
 from shared.bus import stack_file
+from shared.secrets import ADMIN_TOKEN_VARIABLE, admin_token_path, ensure_admin_token
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKOFF_MAX = 30.0
@@ -97,6 +98,7 @@ class Supervisor:
         self.tasks: list[asyncio.Task[None]] = []
         self.nats_url = os.environ.get("CODESIFT_NATS_URL", "")
         self.metrics_addresses: dict[str, str] = {}  # process -> host:port of its metrics
+        self.admin_token = ""  # what the gateway asks of commands over HTTP (`prepare_admin_token`)
 
     # -------------------------------------------------------------- set-up
 
@@ -111,6 +113,20 @@ class Supervisor:
                 raise UpError(f"a stack already runs with data dir {self.data_dir} (pid {pid})")
         if port_in_use(self.host, self.port):
             raise UpError(f"port {self.port} is in use: pick another with --port")
+
+    def prepare_admin_token(self) -> None:
+        """CODESIFT_ADMIN_TOKEN when set, else DATA_DIR/secrets/admin.token, created (and shown,
+        this once) on the stack's first start."""
+        if explicit := os.environ.get(ADMIN_TOKEN_VARIABLE, "").strip():
+            self.admin_token = explicit
+            say(f"admin token: the one in {ADMIN_TOKEN_VARIABLE}")
+            return
+        self.admin_token, created = ensure_admin_token(self.data_dir)
+        path = admin_token_path(self.data_dir)
+        if created:
+            say(f"admin token: {self.admin_token} (stored in {path})")
+        else:
+            say(f"admin token: stored in {path} (`codesift token --data-dir {self.data_dir}` prints it)")
 
     def base_env(self, embedder_dir: str) -> dict[str, str]:
         return {
@@ -142,7 +158,8 @@ class Supervisor:
         self.services.append(Service("trainer", [py, "-m", "services.trainer"], base))
         self.services.append(Service("evaluator", [py, "-m", "services.evaluator"], base))
         self.services.append(Service("promoter", [py, "-m", "services.promoter"], base))
-        self.services.append(Service("gateway", [py, "-m", "services.gateway"], base))
+        gateway_env = base | {ADMIN_TOKEN_VARIABLE: self.admin_token}  # only the gateway checks it
+        self.services.append(Service("gateway", [py, "-m", "services.gateway"], gateway_env))
         self.assign_metrics_ports()
 
     def assign_metrics_ports(self) -> None:
@@ -279,6 +296,11 @@ async def up(data_dir: Path, port: int, replicas: int, index: list[tuple[str, Pa
         say(f"error: {exc}")
         return 1
     sup.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        sup.prepare_admin_token()
+    except OSError as exc:
+        say(f"error: cannot keep the admin token under {sup.data_dir}: {exc}")
+        return 1
     if not sup.nats_url:
         sup.nats_url = f"nats://127.0.0.1:{free_port()}"
     main = asyncio.current_task()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 from tests.integration.stack import ROOT, Stack, codesift
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+TOKEN_KEY = (
+    "codesift.token"  # where the pages keep the token (sessionStorage, services/gateway/static/token.js)
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +54,11 @@ def page(browser, stack):
     yield pg
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def admin_page(page, stack):
+    """A page whose tab holds the stack's admin token already, as once it was typed in the dialog."""
+    token = json.dumps(stack.admin_token())
+    page.context.add_init_script(f"sessionStorage.setItem({json.dumps(TOKEN_KEY)}, {token})")
+    return page

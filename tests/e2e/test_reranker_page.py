@@ -21,6 +21,7 @@ from playwright.sync_api import Page, expect
 from shared import subjects
 from shared.schemas import ModelPointer, PromoteCommand, RollbackCommand
 from tests.combiner_fixtures import combiner_section
+from tests.e2e.conftest import TOKEN_KEY
 from tests.integration.stack import Stack, codesift
 from tests.unit.gateway.reranker_seed import NEW, OLD, decision, evaluated, seed, trained
 from tests.unit.gateway.test_reranker import stored_commands
@@ -145,7 +146,8 @@ def test_the_learned_combiner_of_production_and_its_feature_importances_are_show
     assert [line.split()[0] for line in info.stdout.splitlines() if "%" in line] == list(COMBINER_WEIGHTS)
 
 
-def test_rollback_starts_a_job_whose_progress_is_shown(page: Page, seeded: Stack) -> None:
+def test_rollback_starts_a_job_whose_progress_is_shown(admin_page: Page, seeded: Stack) -> None:
+    page = admin_page
     page.goto(seeded.url + "/reranker")
     expect(page.get_by_test_id("production-version")).to_have_text(OLD, timeout=10_000)
 
@@ -172,7 +174,8 @@ def test_rollback_starts_a_job_whose_progress_is_shown(page: Page, seeded: Stack
     )
 
 
-def test_promote_asks_for_confirmation_and_sends_force(page: Page, seeded: Stack) -> None:
+def test_promote_asks_for_confirmation_and_sends_force(admin_page: Page, seeded: Stack) -> None:
+    page = admin_page
     page.goto(seeded.url + "/reranker")
     new = page.locator(f"[data-testid=model][data-version='{NEW}']")
     expect(new).to_be_visible(timeout=10_000)
@@ -200,3 +203,61 @@ def test_promote_asks_for_confirmation_and_sends_force(page: Page, seeded: Stack
     # whatever the promoter decides about a model it cannot fetch, the page shows how it ended
     expect(job).to_have_attribute("data-state", re.compile(r"^(succeeded|failed)$"), timeout=15_000)
     expect(job.get_by_test_id("job-message")).not_to_be_empty()
+
+
+def test_a_command_asks_for_the_token_refuses_a_wrong_one_and_keeps_it_in_the_tab_only(
+    page: Page, seeded: Stack
+) -> None:
+    token = seeded.admin_token()
+    page.goto(seeded.url + "/reranker")
+    expect(page.get_by_test_id("production-version")).not_to_have_text("Loading…", timeout=10_000)
+    dialog, reason = page.get_by_test_id("token-dialog"), page.get_by_test_id("token-reason")
+
+    page.get_by_test_id("rollback").click()  # no token yet: asked for, then cancelled
+    expect(dialog).to_be_visible()
+    expect(reason).to_contain_text("(401)")
+    expect(reason).to_contain_text("the admin token")
+    page.get_by_test_id("token-cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id("job-error")).to_contain_text(
+        "Rollback was not submitted: Authorization: missing"
+    )
+
+    page.get_by_test_id("rollback").click()
+    expect(dialog).to_be_visible()
+    page.get_by_test_id("token-input").fill("not-the-token")
+    with page.expect_response(lambda r: r.url.endswith("/api/reranker/rollback")) as refused:
+        page.get_by_test_id("token-submit").click()
+    assert refused.value.status == 403
+    assert refused.value.request.headers["authorization"] == "Bearer not-the-token"
+    expect(dialog).to_be_visible()  # asked again, saying why
+    expect(reason).to_contain_text("not accepted (403)")
+    assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None  # a refused token is forgotten
+
+    page.get_by_test_id("token-input").fill(token)
+    with page.expect_response(lambda r: r.url.endswith("/api/reranker/rollback")) as answer:
+        page.get_by_test_id("token-submit").click()
+    assert answer.value.status == 202 and answer.value.json()["state"] == "queued"
+    expect(dialog).to_be_hidden()
+    job_id = answer.value.json()["job_id"]
+    expect(page.locator(f"[data-testid=job][data-job-id='{job_id}']")).to_be_visible()
+    assert stored(seeded, job_id) == [(subjects.CMD_ROLLBACK, RollbackCommand(job_id=job_id))]
+
+    assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") == token
+    assert page.evaluate("localStorage.length") == 0
+    assert page.evaluate("document.cookie") == "" and page.context.cookies() == []
+
+    page.reload()  # the same tab: the token is sent without asking again
+    expect(page.get_by_test_id("production-version")).not_to_have_text("Loading…", timeout=10_000)
+    with page.expect_response(lambda r: r.url.endswith("/api/reranker/rollback")) as again:
+        page.get_by_test_id("rollback").click()
+    assert again.value.status == 202
+    expect(dialog).to_be_hidden()
+
+    fresh = page.context.browser.new_context().new_page()  # another tab session: asked again
+    try:
+        fresh.goto(seeded.url + "/reranker")
+        fresh.get_by_test_id("rollback").click()
+        expect(fresh.get_by_test_id("token-dialog")).to_be_visible()
+    finally:
+        fresh.context.close()

@@ -14,6 +14,8 @@ import urllib.request
 from collections import deque
 from pathlib import Path
 
+from shared.secrets import read_admin_token
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,14 +39,21 @@ def codesift(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.Com
 
 
 class Stack:
-    def __init__(self, data_dir: Path, replicas: int = 2, extra: tuple[str, ...] = ()):
-        """`extra`: more `codesift up` options (e.g. ("--golden", path))."""
+    def __init__(
+        self,
+        data_dir: Path,
+        replicas: int = 2,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ):
+        """`extra`: more `codesift up` options (e.g. ("--golden", path)); `env`: more variables."""
         self.data_dir = data_dir
         self.port = free_port()
         self.replicas = replicas
         self.lines: deque[str] = deque(maxlen=4000)
-        env = os.environ.copy()
-        env.pop("CODESIFT_NATS_URL", None)
+        self.env = os.environ.copy() | (env or {})
+        self.env.pop("CODESIFT_NATS_URL", None)
+        env = self.env
         argv = [sys.executable, "-m", "codesift.cli", "up", "--data-dir", str(data_dir)]  # the README's form
         argv += ["--port", str(self.port), "--replicas", str(replicas), *extra]
         self.process = subprocess.Popen(
@@ -80,6 +89,27 @@ class Stack:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
+
+    def admin_token(self) -> str:
+        """The token the gateway asks of commands: CODESIFT_ADMIN_TOKEN, else the stack's file."""
+        return read_admin_token(self.data_dir, environ=self.env)
+
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token()}"}
+
+    def post(
+        self, path: str, body: object = None, headers: dict[str, str] | None = None, timeout: float = 30
+    ) -> tuple[int, dict, dict[str, str]]:
+        """POST JSON (no body when None): status, decoded answer and headers (lower-case names)."""
+        data = b"" if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data, {"Content-Type": "application/json", **(headers or {})}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"{}"), {k.lower(): v for k, v in r.headers.items()}
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}"), {k.lower(): v for k, v in e.headers.items()}
 
     def health(self) -> dict:
         return self.get("/api/health")[1]

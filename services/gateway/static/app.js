@@ -2,6 +2,8 @@
 // Untrusted text (queries, paths, code) only ever reaches the page through text nodes and
 // attributes (el() below), never parsed as HTML.
 
+import { authorizedFetch } from "/static/token.js";
+
 const DEFAULT_K = "10";
 const FEEDBACK_URL = "/api/telemetry/event";
 const CLICK_RETRY_DELAYS_MS = [1000, 3000, 10000]; // a click is sent in the background: retried alone
@@ -100,7 +102,7 @@ async function search(params) {
   ui.results.setAttribute("aria-busy", "true");
   ui.count.textContent = "Searching…";
   try {
-    const response = await fetch(apiUrl(params), {
+    const response = await authorizedFetch(apiUrl(params), {
       signal: controller.signal,
       headers: { Accept: "application/json" },
     });
@@ -309,7 +311,7 @@ class FeedbackError extends Error {
 async function postFeedback(event) {
   let response;
   try {
-    response = await fetch(FEEDBACK_URL, {
+    response = await authorizedFetch(FEEDBACK_URL, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(event),

@@ -2,6 +2,8 @@
 // and the learning loop's jobs with live progress. Vanilla JS, no dependencies; text from the
 // server only reaches the page through text nodes and attributes, never parsed as HTML.
 
+import { authorizedFetch } from "/static/token.js";
+
 const POLL_MS = 500; // a job's state is read this often while it runs
 const POLL_RETRY_MS = 2000; // ... and this often while the gateway does not answer
 const RECENT_JOBS = 5; // jobs shown on load (those still running are followed)
@@ -112,7 +114,8 @@ function shortVersion(version) {
 
 // ---------------------------------------------------------------- API
 
-/** GET or POST JSON; resolves { status, body } (status 0 when the gateway did not answer). */
+/** GET or POST JSON with the token (asked for on 401/403); resolves { status, body } (status 0
+ * when the gateway did not answer). */
 async function api(path, { method = "GET", body } = {}) {
   const options = { method, headers: { Accept: "application/json" } };
   if (body !== undefined) {
@@ -120,7 +123,7 @@ async function api(path, { method = "GET", body } = {}) {
     options.body = JSON.stringify(body);
   }
   try {
-    const response = await fetch(path, options);
+    const response = await authorizedFetch(path, options);
     return { status: response.status, body: await response.json().catch(() => null) };
   } catch {
     return { status: 0, body: null };
