@@ -23,21 +23,23 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.connection import ASGIConnection
-from litestar.datastructures import MutableScopeHeaders
+from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.handlers.base import BaseRouteHandler
 from litestar.handlers.http_handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.gateway.errors import ErrorBody, Forbidden, NotAuthenticated
+from services.gateway.errors import ErrorBody, Forbidden, GatewayError, NotAuthenticated, error_body
 from services.gateway.settings import GatewaySettings
 
 ACCESS = "access"
-ADMIN = {ACCESS: "admin"}
-READ = {ACCESS: "read"}
+ADMIN_LEVEL, READ_LEVEL = "admin", "read"
+ADMIN = {ACCESS: ADMIN_LEVEL}
+READ = {ACCESS: READ_LEVEL}
 SCHEME = "bearer"
 HEADER = "Authorization"
 
@@ -70,20 +72,18 @@ class Access:
 
     def accepted(self, level: str | None) -> list[bytes]:
         """The tokens an endpoint of this level accepts; empty: it is open."""
-        if level == "admin":
+        if level == ADMIN_LEVEL:
             return [self.admin] if self.admin else []
-        if level == "read" and self.read:
+        if level == READ_LEVEL and self.read:
             return [self.read, self.admin] if self.admin else [self.read]
         return []
 
-    async def guard(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        """Litestar guard, on every route: let the request through or raise 401/403."""
-        level = handler.opt.get(ACCESS)
+    def check(self, level: str | None, header: str | None) -> None:
+        """Let a request with this `Authorization` header through, or raise 401/403."""
         tokens = self.accepted(level)
         if not tokens:
             return
-        which = "the admin token" if level == "admin" else "the read or the admin token"
-        header = connection.headers.get(HEADER)
+        which = "the admin token" if level == ADMIN_LEVEL else "the read or the admin token"
         if header is None:
             raise NotAuthenticated(f"{HEADER}: missing; send `{HEADER}: Bearer <token>` with {which}", HEADER)
         scheme, _, token = header.strip().partition(" ")
@@ -95,6 +95,39 @@ class Access:
         matches = [hmac.compare_digest(given, accepted) for accepted in tokens]
         if not any(matches):
             raise Forbidden(f"{HEADER}: this token is not accepted here; send {which}", HEADER)
+
+    async def guard(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        """Litestar guard, on every route: the level its handler declares in `opt`."""
+        self.check(handler.opt.get(ACCESS), connection.headers.get(HEADER))
+
+    def wrap(self, app: ASGIApp, level: str) -> ASGIApp:
+        """A plain ASGI app (the MCP server on a port of its own) behind the same check and headers."""
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+
+            async def send_with_headers(message: Message) -> None:
+                await security_headers(message, scope)
+                await send(message)
+
+            try:
+                self.check(level, Headers.from_scope(scope).get(HEADER))
+            except GatewayError as exc:
+                body = error_body(exc)
+                headers = {"content-type": "application/json", **(exc.headers or {})}
+                start: Message = {
+                    "type": "http.response.start",
+                    "status": body.status_code,
+                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+                }
+                await send_with_headers(start)
+                await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
+                return
+            await app(scope, receive, send_with_headers)
+
+        return guarded
 
     def declare(self, app: Litestar) -> None:
         """Put the bearer scheme on every operation of the schema that needs a token now."""

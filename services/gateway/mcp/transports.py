@@ -20,7 +20,7 @@ from litestar import asgi
 from litestar.handlers.asgi_handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
-from services.gateway.auth import READ
+from services.gateway.auth import READ, READ_LEVEL, Access
 from services.gateway.feedback_client import FeedbackClient
 from services.gateway.mcp.llm import LlmConfig, LlmWriter
 from services.gateway.mcp.server import CodesiftServer, build_server
@@ -94,7 +94,7 @@ async def serve_http(settings: GatewaySettings, port: int, log_config: dict[str,
         )
         log.info("codesift MCP server at http://%s:%d%s", settings.http_host, port, MOUNT_PATH)
         config = uvicorn.Config(
-            app,
+            Access(settings).wrap(app, READ_LEVEL),  # CODESIFT_READ_TOKEN, as at the gateway's /mcp
             host=settings.http_host,
             port=port,
             log_config=log_config,

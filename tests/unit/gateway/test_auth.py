@@ -7,6 +7,11 @@ JetStream (202), one refused is not.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.conftest import NatsServer
+from tests.integration.stack import ROOT, free_port
 from tests.unit.gateway.conftest import TIMEOUT
 from tests.unit.gateway.reranker_seed import NEW
 from tests.unit.gateway.test_reranker import stored_commands
@@ -249,3 +255,54 @@ async def test_a_cors_preflight_gets_no_access_control_headers(admin_only):
     assert refused.status_code == 401
     assert not [h for h in refused.headers if h.lower().startswith("access-control-")]
     assert refused.headers["cache-control"] == "no-store"
+
+
+def test_the_mcp_server_on_a_port_of_its_own_asks_for_the_read_token_too(nats_server: NatsServer) -> None:
+    port = free_port()
+    env = os.environ | {"CODESIFT_NATS_URL": nats_server.url, "CODESIFT_READ_TOKEN": READ}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.gateway", "mcp", "--http", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+
+    def initialize(headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/mcp",
+            json.dumps(hello).encode(),
+            {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, r.read(), {k.lower(): v for k, v in r.headers.items()}
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), {k.lower(): v for k, v in e.headers.items()}
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, body, headers = initialize({})
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr
+                time.sleep(0.2)
+        assert status == 401 and headers["www-authenticate"].startswith("Bearer")
+        assert json.loads(body)["field"] == "Authorization"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert initialize(bearer("guess"))[0] == 403
+        status, body, headers = initialize(bearer(READ))
+        assert status == 200 and json.loads(body)["result"]["serverInfo"]
+        assert headers["x-frame-options"] == "DENY"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
