@@ -116,7 +116,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             "models_client": Provide(provide_models_client, sync_to_thread=False),
         },
         exception_handlers={Exception: error_response},
-        guards=[access.guard],
+        middleware=[access.middleware] if access.required else [],
         before_send=[security_headers],
         lifespan=[bus_lifespan(settings, mcp)],
         openapi_config=OpenAPIConfig(
