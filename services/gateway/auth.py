@@ -64,7 +64,7 @@ def security_components() -> Components:
 
 
 class Access:
-    """The tokens this gateway accepts, the guard that checks them and the schema's declaration."""
+    """The tokens this gateway accepts, the check of each request and the schema's declaration."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.admin = settings.admin_token.encode()
@@ -79,7 +79,8 @@ class Access:
         return []
 
     def check(self, level: str | None, header: str | None) -> None:
-        """Let a request with this `Authorization` header through, or raise 401/403."""
+        """Let a request with this `Authorization` header (as decoded from latin-1, as ASGI servers
+        hand over header bytes) through, or raise 401/403."""
         tokens = self.accepted(level)
         if not tokens:
             return
@@ -90,7 +91,7 @@ class Access:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated(f"{HEADER}: expected `Bearer <token>` with {which}", HEADER)
-        given = token.encode()
+        given = token.encode("latin-1", errors="replace")  # the header's bytes again
         # compare with every accepted token (no early exit), each in constant time
         matches = [hmac.compare_digest(given, accepted) for accepted in tokens]
         if not any(matches):

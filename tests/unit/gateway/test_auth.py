@@ -306,3 +306,11 @@ def test_the_mcp_server_on_a_port_of_its_own_asks_for_the_read_token_too(nats_se
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+async def test_a_token_outside_ascii_is_compared_byte_for_byte(nats_server, data_dir):
+    async with gateway(nats_server, data_dir, admin_token="jeton-ünïcode") as client:
+        sent = [(b"authorization", "Bearer jeton-ünïcode".encode())]
+        assert (await client.post("/api/reranker/rollback", content=b"", headers=sent)).status_code == 202
+        other = [(b"authorization", b"Bearer jeton-unicode")]
+        assert (await client.post("/api/reranker/rollback", content=b"", headers=other)).status_code == 403
