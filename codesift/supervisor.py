@@ -225,7 +225,7 @@ class Supervisor:
         prefix = f"{svc.name:<{width}} | "
         async for raw in svc.process.stdout:
             line = raw.decode(errors="replace").rstrip()
-            if svc.name == "nats" and ("[INF]" in line and "Server is ready" not in line or PLAIN in line):
+            if svc.name == "nats" and (("[INF]" in line and "Server is ready" not in line) or PLAIN in line):
                 continue  # nats-server's start-up banner; warnings and errors still show
             print(prefix + line, flush=True)
 

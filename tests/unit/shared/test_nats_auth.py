@@ -86,5 +86,5 @@ def test_environment_credentials_come_first_then_the_cli_user_of_the_file(tmp_pa
 def test_a_damaged_credentials_file_is_named(tmp_path):
     secrets_dir(tmp_path).mkdir()
     users_file(tmp_path).write_text('{"users": {"cli": 7}}')
-    with pytest.raises(CredentialsError, match="nats-users.json"):
+    with pytest.raises(CredentialsError, match=r"nats-users\.json"):
         credentials(Settings(data_dir=tmp_path))
