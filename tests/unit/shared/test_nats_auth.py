@@ -88,3 +88,35 @@ def test_a_damaged_credentials_file_is_named(tmp_path):
     users_file(tmp_path).write_text('{"users": {"cli": 7}}')
     with pytest.raises(CredentialsError, match=r"nats-users\.json"):
         credentials(Settings(data_dir=tmp_path))
+
+
+def test_a_deployment_gets_the_same_users_as_an_authorization_block_and_an_env_file(tmp_path, capsys):
+    from codesift.nats_config import AUTH_CONF, USERS_ENV, main, server_config
+
+    assert main(["--data-dir", str(tmp_path)]) == 0
+    users = load_or_create_users(tmp_path)
+    block = json.loads((secrets_dir(tmp_path) / AUTH_CONF).read_text())
+    assert block == {"authorization": json.loads(server_config(4222, tmp_path, users))["authorization"]}
+    env = dict(line.split("=", 1) for line in (secrets_dir(tmp_path) / USERS_ENV).read_text().splitlines())
+    assert env == users
+    assert mode(secrets_dir(tmp_path) / AUTH_CONF) == mode(secrets_dir(tmp_path) / USERS_ENV) == 0o600
+
+
+def test_every_k8s_service_logs_in_as_its_own_kind_with_the_password_from_the_secret():
+    import yaml
+
+    from tests.integration.stack import ROOT
+
+    seen = set()
+    for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "Deployment":
+                continue
+            (container,) = doc["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e for e in container.get("env", [])}
+            kind = env["CODESIFT_NATS_USER"]["value"]
+            ref = env["CODESIFT_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert (ref["name"], ref["key"]) == ("codesift-nats-users", kind), path
+            assert kind in KINDS and kind in (container["name"], "search"), path
+            seen.add(kind)
+    assert seen == set(KINDS) - {"cli"}
