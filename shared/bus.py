@@ -66,12 +66,14 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> 
     except CredentialsError as exc:
         raise NotAuthorized(str(exc)) from None
     errors: list[Exception] = []  # what the first attempts met (an authorization violation)
+    connected = False
 
     async def on_error(exc: Exception) -> None:
-        if len(errors) < 10:
+        if not connected and len(errors) < 10:
             errors.append(exc)
-        if not authorization_violation(exc):  # said once, with the fix, when connect gives up
-            await _log_error(exc)
+            if authorization_violation(exc):  # said once, with the fix, when connect gives up
+                return
+        await _log_error(exc)
 
     try:
         nc = await nats.connect(
@@ -90,6 +92,7 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> 
         raise StackNotRunning(
             how_to_start(settings, f"nothing answers at {url}: {exc or type(exc).__name__}")
         ) from None
+    connected = True
     nc.options["max_reconnect_attempts"] = -1 if reconnect else 0
     nc.options["allow_reconnect"] = reconnect
     return nc
