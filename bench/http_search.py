@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import statistics
 import threading
 import time
@@ -16,7 +15,6 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
-import nats
 import numpy as np
 
 from services.search.index import SearchIndex
@@ -27,8 +25,8 @@ from shared.streams import bootstrap
 from tests.integration.stack import Stack
 
 
-async def _publish(nats_url: str, index: SearchIndex) -> str:
-    nc = await nats.connect(nats_url)
+async def _publish(stack: Stack, index: SearchIndex) -> str:
+    nc = await stack.nats_connect("indexer")  # what the indexer publishes, as the indexer
     try:
         js = await bootstrap(nc)
         version = f"bench-{int(time.time())}"
@@ -42,8 +40,7 @@ async def _publish(nats_url: str, index: SearchIndex) -> str:
 def serve(index: SearchIndex, data_dir: Path, replicas: int = 2) -> Stack:
     stack = Stack(data_dir, replicas=replicas)
     stack.wait_ready()
-    nats_url = json.loads((data_dir / "stack.json").read_text())["nats_url"]
-    version = asyncio.run(_publish(nats_url, index))
+    version = asyncio.run(_publish(stack, index))
     stack.wait_replicas(replicas, timeout=180, version=version)
     return stack
 

@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import numpy as np
 
 from bench.http_search import http_latency, serve
@@ -46,6 +45,7 @@ from services.trainer.training import LENGTH_BOUNDS
 from shared.schemas import Candidate
 from shared.scoring import CrossEncoderScorer
 from tests.integration.replicas import embedder_dir, promote, upload_model, wait_for
+from tests.integration.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP_NS = (10, 20, 50)
@@ -180,17 +180,18 @@ def _timed(work) -> float:
 # ---------------------------------------------------------------------- end to end
 
 
-async def _promote(nats_url: str, model_dir: Path, replicas: int) -> None:
-    nc = await nats.connect(nats_url)
+async def _promote(stack: Stack, model_dir: Path, replicas: int) -> None:
+    """Upload as the trainer does, promote as the promoter does, each with its own NATS user."""
+    trainer, promoter = await stack.nats_connect("trainer"), await stack.nats_connect("promoter")
     try:
-        js = nc.jetstream()
-        sha256, _ = await upload_model(js, model_dir)
-        await promote(nc, js, model_dir.name, sha256)
-        await wait_for(
-            nc, replicas, lambda info: info.reranker_version == model_dir.name, timeout=180, poll=0.1
+        sha256, _ = await upload_model(trainer.jetstream(), model_dir)
+        await promote(promoter, promoter.jetstream(), model_dir.name, sha256)
+        await wait_for(  # the trainer's user may ping the replicas
+            trainer, replicas, lambda info: info.reranker_version == model_dir.name, timeout=180, poll=0.1
         )
     finally:
-        await nc.close()
+        await trainer.close()
+        await promoter.close()
 
 
 def end_to_end(index: SearchIndex, model_dir: Path, queries: list[str], work: Path) -> dict[str, dict]:
@@ -198,8 +199,7 @@ def end_to_end(index: SearchIndex, model_dir: Path, queries: list[str], work: Pa
     stack = serve(index, work / "data", replicas=2)
     try:
         rows = {"no reranker": http_latency(stack.port, queries, 1)}
-        nats_url = json.loads((work / "data" / "stack.json").read_text())["nats_url"]
-        asyncio.run(_promote(nats_url, model_dir, replicas=2))
+        asyncio.run(_promote(stack, model_dir, replicas=2))
         for clients in (1, 4):
             rows[f"rerank top 20, {clients} client{'s' if clients > 1 else ''}"] = http_latency(
                 stack.port, queries, clients

@@ -19,13 +19,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codesift.nats_config import write_server_config
 from codesift.scrape_targets import metrics_urls, scrape_address, write_prometheus_files
 from shared.bus import stack_file
+from shared.nats_auth import load_or_create_users
 from shared.secrets import ADMIN_TOKEN_VARIABLE, admin_token_path, ensure_admin_token
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a service that ran this long gets its backoff reset
+# nats-server's warning about the passwords in its (0600) config file: known, documented, not repeated
+PLAIN = "Plaintext passwords detected"
 
 
 class UpError(RuntimeError):
@@ -99,6 +103,7 @@ class Supervisor:
         self.nats_url = os.environ.get("CODESIFT_NATS_URL", "")
         self.metrics_addresses: dict[str, str] = {}  # process -> host:port of its metrics
         self.admin_token = ""  # what the gateway asks of commands over HTTP (`prepare_admin_token`)
+        self.nats_users: dict[str, str] = {}  # kind -> password; empty: a nats-server of the user's
 
     # -------------------------------------------------------------- set-up
 
@@ -142,25 +147,31 @@ class Supervisor:
         py = sys.executable
         base = self.base_env(embedder_dir)
         if not os.environ.get("CODESIFT_NATS_URL"):
-            store = self.data_dir / "nats"
-            port = int(self.nats_url.rsplit(":", 1)[1])
-            self.services.append(
-                Service(
-                    "nats",
-                    [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
-                )
-            )
-        self.services.append(Service("indexer", [py, "-m", "services.search", "indexer"], base))
+            self.services.append(Service("nats", [nats_server_binary(), "-c", str(self.nats_config())]))
+        self.services.append(
+            Service("indexer", [py, "-m", "services.search", "indexer"], base | self.login("indexer"))
+        )
         for i in range(1, self.replicas + 1):
-            env = base | {"CODESIFT_REPLICA_ID": f"search-{i}"}
+            env = base | {"CODESIFT_REPLICA_ID": f"search-{i}"} | self.login("search")
             self.services.append(Service(f"search-{i}", [py, "-m", "services.search", "replica"], env))
-        self.services.append(Service("telemetry", [py, "-m", "services.telemetry"], base))
-        self.services.append(Service("trainer", [py, "-m", "services.trainer"], base))
-        self.services.append(Service("evaluator", [py, "-m", "services.evaluator"], base))
-        self.services.append(Service("promoter", [py, "-m", "services.promoter"], base))
-        gateway_env = base | {ADMIN_TOKEN_VARIABLE: self.admin_token}  # only the gateway checks it
+        for name in ("telemetry", "trainer", "evaluator", "promoter"):
+            self.services.append(Service(name, [py, "-m", f"services.{name}"], base | self.login(name)))
+        # only the gateway checks the admin token
+        gateway_env = base | self.login("gateway") | {ADMIN_TOKEN_VARIABLE: self.admin_token}
         self.services.append(Service("gateway", [py, "-m", "services.gateway"], gateway_env))
         self.assign_metrics_ports()
+
+    def nats_config(self) -> Path:
+        """The embedded nats-server's users (created on first start, then reused) and its config file."""
+        self.nats_users = load_or_create_users(self.data_dir)
+        port = int(self.nats_url.rsplit(":", 1)[1])
+        return write_server_config(self.data_dir, port, self.data_dir / "nats", self.nats_users)
+
+    def login(self, kind: str) -> dict[str, str]:
+        """The NATS user of a process kind, for its environment (none with a nats-server of the user's)."""
+        if not self.nats_users:
+            return {}
+        return {"CODESIFT_NATS_USER": kind, "CODESIFT_NATS_PASSWORD": self.nats_users[kind]}
 
     def assign_metrics_ports(self) -> None:
         """A free metrics port for every service but nats-server; the gateway serves /metrics itself."""
@@ -233,7 +244,7 @@ class Supervisor:
         prefix = f"{svc.name:<{width}} | "
         async for raw in svc.process.stdout:
             line = raw.decode(errors="replace").rstrip()
-            if svc.name == "nats" and "[INF]" in line and "Server is ready" not in line:
+            if svc.name == "nats" and (("[INF]" in line and "Server is ready" not in line) or PLAIN in line):
                 continue  # nats-server's start-up banner; warnings and errors still show
             print(prefix + line, flush=True)
 

@@ -11,6 +11,7 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from shared.nats_auth import CredentialsError, credentials, users_file
 from shared.settings import Settings
 
 STACK_FILE = "stack.json"
@@ -19,6 +20,10 @@ log = logging.getLogger("codesift.bus")
 
 class StackNotRunning(RuntimeError):
     """No codesift stack answers; the message says how to start one."""
+
+
+class NotAuthorized(StackNotRunning):
+    """nats-server answers but refuses these credentials (or their absence); the message says why."""
 
 
 def stack_file(data_dir: Path) -> Path:
@@ -57,6 +62,20 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> 
     """
     url = resolve_nats_url(settings)
     try:
+        login = credentials(settings)
+    except CredentialsError as exc:
+        raise NotAuthorized(str(exc)) from None
+    errors: list[Exception] = []  # what the first attempts met (an authorization violation)
+    connected = False
+
+    async def on_error(exc: Exception) -> None:
+        if not connected and len(errors) < 10:
+            errors.append(exc)
+            if authorization_violation(exc):  # said once, with the fix, when connect gives up
+                return
+        await _log_error(exc)
+
+    try:
         nc = await nats.connect(
             server_list(url),
             name=name,
@@ -64,15 +83,43 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> 
             allow_reconnect=True,
             max_reconnect_attempts=1,
             reconnect_time_wait=0.25,
-            error_cb=_log_error,
+            error_cb=on_error,
+            **login_options(login),
         )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
+        if any(authorization_violation(e) for e in [exc, *errors]):
+            raise NotAuthorized(not_authorized(settings, url, login)) from None
         raise StackNotRunning(
             how_to_start(settings, f"nothing answers at {url}: {exc or type(exc).__name__}")
         ) from None
+    connected = True
     nc.options["max_reconnect_attempts"] = -1 if reconnect else 0
     nc.options["allow_reconnect"] = reconnect
     return nc
+
+
+def authorization_violation(exc: BaseException) -> bool:
+    return "authorization violation" in str(exc).lower()
+
+
+def login_options(login: tuple[str, str] | None) -> dict[str, str]:
+    """user= and password= for nats.connect (none when the server needs none)."""
+    return {"user": login[0], "password": login[1]} if login else {}
+
+
+def nats_login(settings: Settings) -> dict[str, str]:
+    """nats.connect's user= and password= for these settings (shared.nats_auth.credentials)."""
+    return login_options(credentials(settings))
+
+
+def not_authorized(settings: Settings, url: str, login: tuple[str, str] | None) -> str:
+    who = f"user {login[0]!r}" if login else "a connection without credentials"
+    return (
+        f"nats-server at {url} refused {who}: authorization violation. A stack started by "
+        f"`codesift up` requires the credentials it wrote to {users_file(settings.data_dir)}: run the "
+        "command with that stack's --data-dir (as the user who started it), or set "
+        "CODESIFT_NATS_USER and CODESIFT_NATS_PASSWORD."
+    )
 
 
 async def _log_error(exc: Exception) -> None:

@@ -9,18 +9,23 @@ from collections.abc import Callable
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsUserPassword
 
 from shared.bus import StackNotRunning, resolve_nats_url, server_list
 from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.nats_auth import credentials
 from shared.observability import serve_metrics
 from shared.settings import Settings, SettingsError, settings
 
 
 def make_broker(settings: Settings) -> NatsBroker:
-    """A broker that reconnects for ever (nats-server restarts) and logs per message only in debug."""
+    """A broker that reconnects for ever (nats-server restarts) and logs per message only in debug;
+    it logs in as CODESIFT_NATS_USER (shared.nats_auth.credentials)."""
     catch_every_fetch_timeout()
+    login = credentials(settings)
     return NatsBroker(
         server_list(resolve_nats_url(settings)),
+        security=NatsUserPassword(*login) if login else None,
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.25,

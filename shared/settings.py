@@ -22,6 +22,10 @@ class SettingsError(ValueError):
 
 class Settings(msgspec.Struct, kw_only=True):
     nats_url: str = ""  # empty: read DATA_DIR/stack.json written by `codesift up`
+    # NATS user and password (shared/nats_auth.py): `codesift up` gives each service its own;
+    # empty: the `cli` user of DATA_DIR/secrets/nats-users.json, or none when there is no such file
+    nats_user: str = ""
+    nats_password: str = ""
     data_dir: Path = Path("data")
     cache_dir: Path = Path.home() / ".cache" / "codesift"
     http_host: str = "127.0.0.1"

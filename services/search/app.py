@@ -19,7 +19,7 @@ from services.search.model_loader import RerankerLoader
 from services.search.replica import Replica
 from services.search.settings import SearchSettings, search_settings
 from services.search.snapshots import current_pointer
-from shared.bus import resolve_nats_url, server_list
+from shared.bus import nats_login, resolve_nats_url, server_list
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -68,7 +68,9 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
         nonlocal loader
         replica = Replica(settings, load_embedder(settings))
-        nc = await nats.connect(server_list(resolve_nats_url(settings)), max_reconnect_attempts=-1)
+        nc = await nats.connect(
+            server_list(resolve_nats_url(settings)), max_reconnect_attempts=-1, **nats_login(settings)
+        )
         js = await bootstrap(nc)
         pointer = await current_pointer(js)
         if pointer is not None:
@@ -104,7 +106,9 @@ def create_indexer_app(settings: SearchSettings | None = None) -> FastStream:
     @asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
         indexer = Indexer(settings, load_embedder(settings))
-        nc = await nats.connect(server_list(resolve_nats_url(settings)), max_reconnect_attempts=-1)
+        nc = await nats.connect(
+            server_list(resolve_nats_url(settings)), max_reconnect_attempts=-1, **nats_login(settings)
+        )
         js = await bootstrap(nc)
         await indexer.restore(js)
         context.set_global("indexer", indexer)

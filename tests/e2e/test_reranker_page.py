@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from shared import subjects
+from shared.nats_auth import read_users
 from shared.schemas import ModelPointer, PromoteCommand, RollbackCommand
 from tests.combiner_fixtures import combiner_section
 from tests.e2e.conftest import TOKEN_KEY
@@ -49,6 +50,7 @@ def seeded(stack: Stack) -> Stack:
     run(
         seed(
             nats_url(stack),
+            users=read_users(stack.data_dir),
             models=[
                 trained(
                     OLD,
@@ -70,7 +72,11 @@ def seeded(stack: Stack) -> Stack:
 
 
 def stored(stack: Stack, job_id: str) -> list[tuple[str, Any]]:
-    return [(s, c) for s, c in run(stored_commands(nats_url(stack))) if c.job_id == job_id]
+    return [
+        (s, c)
+        for s, c in run(stored_commands(nats_url(stack), read_users(stack.data_dir)))
+        if c.job_id == job_id
+    ]
 
 
 def test_the_search_page_links_to_the_reranker_page(page: Page, seeded: Stack) -> None:

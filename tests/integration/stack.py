@@ -14,6 +14,9 @@ import urllib.request
 from collections import deque
 from pathlib import Path
 
+import nats
+from nats.aio.client import Client
+
 from shared.secrets import read_admin_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +72,18 @@ class Stack:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def nats_url(self) -> str:
+        return str(json.loads((self.data_dir / "stack.json").read_text())["nats_url"])
+
+    async def nats_connect(self, kind: str = "cli", **options: object) -> Client:
+        """A raw connection to the stack's nats-server as one of its users (default: the CLI's)."""
+        from shared.nats_auth import read_users
+
+        users = read_users(self.data_dir)
+        assert users is not None, "codesift up wrote no DATA_DIR/secrets/nats-users.json"
+        return await nats.connect(self.nats_url, user=kind, password=users[kind], **options)  # type: ignore[arg-type]
 
     def output(self) -> str:
         return "\n".join(self.lines)

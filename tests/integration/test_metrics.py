@@ -12,7 +12,6 @@ import urllib.parse
 import urllib.request
 import uuid
 
-import nats
 import pytest
 from prometheus_client.samples import Sample
 
@@ -82,7 +81,7 @@ def feedback(stack: Stack, body: dict) -> int:
 
 async def publish_poison(stack: Stack) -> None:
     """A message no gateway would send, straight into FEEDBACK (another client, a bug)."""
-    nc = await nats.connect(json.loads(stack_file(stack.data_dir).read_text())["nats_url"])
+    nc = await stack.nats_connect()  # the CLI's user may send feedback
     try:
         await nc.jetstream().publish(subjects.TELEMETRY_FEEDBACK, b'{"event_id": 7}', stream="FEEDBACK")
     finally:

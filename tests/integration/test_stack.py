@@ -171,15 +171,13 @@ def test_two_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path):
 
 
 async def test_every_search_records_its_impression_before_answering(stack: Stack):
-    import nats as nats_py
 
     from shared.schemas import impression_decoder
     from shared.subjects import impression_subject
 
     status, body = search(stack, "invoice total with tax", k=4, repo="sample")
     assert status == 200
-    url = json.loads((stack.data_dir / "stack.json").read_text())["nats_url"]
-    nc = await nats_py.connect(url)
+    nc = await stack.nats_connect()
     try:
         msg = await nc.jetstream().get_last_msg("IMPRESSIONS", impression_subject(body["query_id"]))
     finally:
@@ -195,13 +193,11 @@ async def test_every_search_records_its_impression_before_answering(stack: Stack
 
 async def test_candidates_and_documents_for_the_trainer(stack: Stack):
     import msgspec
-    import nats as nats_py
 
     from shared import subjects
     from shared.schemas import CandidatesReply, DocumentsReply
 
-    url = json.loads((stack.data_dir / "stack.json").read_text())["nats_url"]
-    nc = await nats_py.connect(url)
+    nc = await stack.nats_connect()
     try:
         msg = await nc.request(
             subjects.SEARCH_CANDIDATES, b'{"query": "password hashing", "k": 20}', timeout=10

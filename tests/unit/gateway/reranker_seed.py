@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import nats
+from nats.aio.client import Client
 
 from shared import subjects
 from shared.schemas import (
@@ -94,21 +95,34 @@ async def seed(
     evaluations: Sequence[ModelEvaluated] = (),
     pointer: ModelPointer | None = None,
     decisions: Sequence[PromotionDecision] = (),
+    users: dict[str, str] | None = None,
 ) -> None:
-    """Write the records where their services keep them: KV registry and evals, stream EVENTS."""
-    nc = await nats.connect(url)
+    """Write the records where their services keep them: KV registry and evals, stream EVENTS.
+
+    users: a `codesift up` stack's NATS users (DATA_DIR/secrets/nats-users.json); each record is
+    then written by the user of the service that writes it (None: a server without authentication).
+    """
+    trainer = await connect_as(url, "trainer", users)
+    evaluator = await connect_as(url, "evaluator", users)
+    promoter = await connect_as(url, "promoter", users)
     try:
-        js = await bootstrap(nc)
+        js = await bootstrap(trainer)
         registry = await js.key_value(Buckets.REGISTRY)
-        evals = await js.key_value(Buckets.EVALS)
         for model in models:
             await registry.put(f"trained.{model.version}", encoder.encode(model))
+        evals = await evaluator.jetstream().key_value(Buckets.EVALS)
         for evaluation in evaluations:
             await evals.put(evaluation.version, encoder.encode(evaluation))
             await evals.put("latest", encoder.encode(evaluation))
+        promoter_js = promoter.jetstream()
         if pointer is not None:
-            await registry.put("model", encoder.encode(pointer))
+            await (await promoter_js.key_value(Buckets.REGISTRY)).put("model", encoder.encode(pointer))
         for made in decisions:
-            await js.publish(subjects.MODEL_DECISION, encoder.encode(made))
+            await promoter_js.publish(subjects.MODEL_DECISION, encoder.encode(made))
     finally:
-        await nc.close()
+        for nc in (trainer, evaluator, promoter):
+            await nc.close()
+
+
+async def connect_as(url: str, kind: str, users: dict[str, str] | None) -> Client:
+    return await nats.connect(url, **({"user": kind, "password": users[kind]} if users else {}))

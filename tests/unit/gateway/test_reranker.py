@@ -12,8 +12,9 @@ from shared.schemas import JobProgress, command_decoder, encoder
 from shared.streams import Buckets, bootstrap
 
 
-async def stored_commands(url: str) -> list:
-    nc = await nats.connect(url)
+async def stored_commands(url: str, users: dict[str, str] | None = None) -> list:
+    """Every command in the stream COMMANDS (users: a `codesift up` stack's, read as the CLI)."""
+    nc = await nats.connect(url, **({"user": "cli", "password": users["cli"]} if users else {}))
     try:
         js = await bootstrap(nc)
         info = await js.stream_info("COMMANDS")
