@@ -39,7 +39,8 @@ def test_compose_defines_the_stack() -> None:
     services = load(DEPLOY / "docker-compose.yml")[0]["services"]
     assert {"nats-1", "nats-2", "nats-3"} | CODESIFT_SERVICES <= set(services)
     assert services["search"]["deploy"]["replicas"] >= 2
-    assert "8012:8012" in services["gateway"]["ports"]
+    assert services["gateway"]["ports"] == ["127.0.0.1:8012:8012"]  # this host only, unless told otherwise
+    assert "CODESIFT_ADMIN_TOKEN" in services["gateway"]["environment"]  # mutating endpoints are protected
     for name in CODESIFT_SERVICES:
         env = services[name]["environment"]
         assert env[NATS_URL] == "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222", name
@@ -85,6 +86,9 @@ def test_k8s_search_and_gateway_and_nats() -> None:
     assert by_kind_name[("Deployment", "search")]["spec"]["replicas"] == 3
     gateway = by_kind_name[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0]
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/api/health"
+    env = {e["name"]: e for e in gateway["env"]}
+    token = env["CODESIFT_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token == {"name": "codesift-admin-token", "key": "token"}  # required: no optional flag
     assert ("Service", "gateway") in by_kind_name
     nats = by_kind_name[("StatefulSet", "nats")]["spec"]
     assert nats["replicas"] == 3
