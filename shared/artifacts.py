@@ -26,6 +26,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
+from shared.paths import PathError, inside
 from shared.streams import Buckets
 
 MANIFEST = "manifest.json"
@@ -37,7 +38,7 @@ class ArtifactError(RuntimeError):
     """An artifact is missing, incomplete, or does not match its checksums."""
 
 
-class ModelPathError(ValueError):
+class ModelPathError(PathError):
     """A model named by a request does not resolve to a model directory inside the models directory.
 
     `field` is the request field to blame ("model_path"); the gateway answers 400 with it.
@@ -45,24 +46,27 @@ class ModelPathError(ValueError):
 
     field = "model_path"
 
+    def __init__(self, reason: str):
+        super().__init__(self.field, reason)
+
 
 def resolve_model_path(models_dir: Path, value: str) -> Path:
     """The model directory that `value` names: a version, or a path inside `models_dir`.
 
     A version ("cross-encoder-codesift-...") or a relative path is read against `models_dir`; an
-    absolute path is taken as it is. Symbolic links are followed, and the result must be a
-    directory directly inside `models_dir` (not a hidden staging one), else ModelPathError:
-    `../x`, an absolute path elsewhere and a link leading out are all refused. The directory
-    need not exist here (the model may be only in the object store).
+    absolute path is taken as it is. Symbolic links are followed (`shared.paths.inside`), and the
+    result must be a directory directly inside `models_dir` (not a hidden staging one), else
+    ModelPathError: `../x`, an absolute path elsewhere, a NUL byte and a link leading out are all
+    refused. The directory need not exist here (the model may be only in the object store).
     """
     root = Path(models_dir).resolve()
-    if not value.strip() or "\x00" in value:
-        raise ModelPathError(f"model_path: {value!r} names no model")
-    path = (root / value).resolve()  # an absolute value replaces root
+    try:
+        path = inside(root, value, ModelPathError.field)
+    except PathError as exc:
+        reason = f"{exc.reason}: not a model directory inside the models directory {root}"
+        raise ModelPathError(reason) from None
     if path.parent != root or path.name.startswith("."):
-        raise ModelPathError(
-            f"model_path: {value!r} is not a model directory inside the models directory {root}"
-        )
+        raise ModelPathError(f"{value!r} is not a model directory inside the models directory {root}")
     return path
 
 
