@@ -26,6 +26,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
+from shared.archives import ArchiveError, ArchiveLimits, extract
 from shared.paths import PathError, inside
 from shared.streams import Buckets
 
@@ -144,15 +145,24 @@ def archive(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, sha256: str, target: Path) -> Path:
-    """Check the archive's sha256, unpack it beside `target`, verify the manifest, rename into place."""
+def unpack(data: bytes, sha256: str, target: Path, limits: ArchiveLimits | None = None) -> Path:
+    """Check the archive's sha256, unpack it beside `target`, verify the manifest, rename into place.
+
+    Every member is checked first (`shared.archives`: no `..`, absolute name, link or device, and
+    within the size and member limits); a refused archive raises ArtifactError and leaves `target`,
+    and whatever was there, as it was.
+    """
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ArtifactError(f"{target.name}: the archive does not match its sha256; refused")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            tar.extractall(staging, filter="data")
+        try:
+            extract(data, staging, target.name, limits)
+        except ArchiveError as exc:
+            raise ArtifactError(str(exc)) from None
+        except tarfile.TarError as exc:
+            raise ArtifactError(f"{target.name}: not a tar archive ({exc}); refused") from None
         verify_manifest(staging)
         if target.exists():
             shutil.rmtree(target)

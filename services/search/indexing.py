@@ -45,7 +45,7 @@ class Indexer:
         pointer = await current_pointer(js)
         if pointer is not None:
             data = await fetch_snapshot(js, pointer)
-            self.current = await asyncio.to_thread(SearchIndex.from_archive, data)
+            self.current = await asyncio.to_thread(SearchIndex.from_archive, data, pointer.version)
             log.info("restored index %s (%d chunks)", pointer.version, pointer.chunks)
 
     async def run(self, command: IndexCommand, nc: Client, js: JetStreamContext) -> dict[str, object]:
