@@ -402,7 +402,7 @@ class DocumentsRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Chunks of one repository: those named in doc_ids, or a page of all of them (offset, limit)."""
 
     repo: RepoName
-    doc_ids: list[str] | None = None
+    doc_ids: Annotated[list[str], msgspec.Meta(max_length=5000)] | None = None
     offset: Annotated[int, msgspec.Meta(ge=0)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 1000
 

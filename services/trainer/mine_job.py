@@ -118,6 +118,7 @@ def run_mine(
         "triplets": len(kept),
         "dropped_by_firewall": len(dropped),
         "added": report.added,
+        "unreadable_triplet_lines": report.repaired,  # dropped from triplets.jsonl by this write
         "total_by_source": total,
         "stats": stats,
     }
