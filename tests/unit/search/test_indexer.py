@@ -185,3 +185,19 @@ def test_skipped_files_are_counted_in_the_stats(tmp_path):
     assert stats.files == 2 and {c.path for c in index.chunks} == {"README.md", "app/auth.py"}
     assert stats.skipped == {"link_outside": 1, "over_max_files": 1, "too_large": 1}
     assert not any("outside the repository" in text for text in embedder.texts)
+
+
+@pytest.mark.slow
+def test_a_repository_of_many_tiny_files_is_indexed_up_to_the_file_limit(tmp_path):
+    """Past CODESIFT_MAX_FILES nothing is opened, only counted. 10,000 files (creating them is most
+    of the cost here); bench/limits.py measures 100,000."""
+    root = tmp_path / "many"
+    for i in range(10_000):
+        directory = root / f"pkg{i // 1000:03}"
+        if i % 1000 == 0:
+            directory.mkdir(parents=True)
+        (directory / f"m{i:06}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+    index, stats = index_repository(root, "many", None, CountingEmbedder(), max_files=1_000)
+    assert stats.files == 1_000 and stats.chunks == 1_000
+    assert stats.skipped == {"over_max_files": 9_000}
+    assert index.chunks[-1].path == "pkg000/m000999.py"  # in path order: the first 1,000
