@@ -27,7 +27,7 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from shared.archives import ArchiveError, ArchiveLimits, extract
-from shared.paths import PathError, inside
+from shared.paths import PathError, child, inside
 from shared.streams import Buckets
 
 MANIFEST = "manifest.json"
@@ -184,7 +184,10 @@ async def put_model(js: JetStreamContext, directory: Path) -> str:
 
 async def fetch_model(js: JetStreamContext, version: str, sha256: str, cache_dir: Path) -> Path:
     """The verified model directory of `version`: from `cache_dir` when it is there, else downloaded."""
-    target = cache_dir / version
+    try:
+        target = child(cache_dir, version, "version")  # a version from the bus: one plain name
+    except PathError as exc:
+        raise ArtifactError(f"{version!r}: {exc}; refused") from None
     if target.exists():
         try:
             verify_manifest(target)

@@ -6,6 +6,8 @@ value that would leave its root is refused with the field to blame, never follow
 
 - `inside(root, value, field)`: root / value, links resolved, and still under root (an absolute
   value is taken as it is, and must lie under root too).
+- `child(root, name, field)`: root / name for a name that must be one plain file name (a model
+  version or a job id read from the bus, where anyone connected could have written it).
 - `relative_problem(value)`: what is wrong with a path meant to stay relative (a doc id's path,
   an archive member): absolute, a `..` part, a NUL or another control character.
 - `user_file(value, field, max_bytes)`: a file named on the machine that reads it (a golden file):
@@ -57,6 +59,32 @@ def relative_problem(value: str) -> str | None:
     if ".." in path.parts:
         return "climbs out of its root with '..'"
     return None
+
+
+def name_problem(value: str, max_length: int = 255) -> str | None:
+    """Why `value` cannot be one file name in a directory (a version, a job id), or None.
+
+    Refused: empty, `/` or `\\`, a leading dot (`.`, `..`, hidden and staging names), NUL or
+    control characters, more than `max_length` characters.
+    """
+    problem = text_problem(value)
+    if problem is not None:
+        return problem
+    if "/" in value or "\\" in value:
+        return "contains a path separator; a plain name is expected"
+    if value.startswith("."):
+        return "starts with a dot; a plain name is expected"
+    if len(value) > max_length:
+        return f"is {len(value)} characters long, over {max_length}"
+    return None
+
+
+def child(root: Path, name: str, field: str) -> Path:
+    """`root / name` for a plain name (`name_problem`); PathError naming `field` otherwise."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise PathError(field, f"{name!r} {problem}")
+    return Path(root) / name
 
 
 def inside(root: Path, value: str, field: str) -> Path:

@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import ObjectNotFoundError
 
 from shared.artifacts import ArtifactError, unpack, verify_manifest
+from shared.paths import PathError, child
 from shared.streams import Buckets
 
 log = logging.getLogger("codesift.search")
@@ -33,7 +34,14 @@ KEEP = 3  # artifacts kept in the cache: the newest used (production, a candidat
 
 
 def entry(cache_dir: Path, version: str, sha256: str) -> Path:
-    return cache_dir / f"{version}.{sha256[:16]}"
+    """The cache directory of `version`; ArtifactError unless it is one plain name inside `cache_dir`.
+
+    The version and sha256 come from the bus (a broadcast, the registry): `../x` is refused here.
+    """
+    try:
+        return child(cache_dir, f"{version}.{sha256[:16]}", "version")
+    except PathError as exc:
+        raise ArtifactError(f"{version!r}: {exc}; refused") from None
 
 
 def lock_file(target: Path) -> Path:

@@ -214,3 +214,12 @@ async def test_a_replica_refuses_a_hostile_artifact_from_the_object_store_and_ke
         assert {p.name for p in cache.iterdir() if not p.name.startswith(".")} == {served.name}
     finally:
         await nc.close()
+
+
+async def test_a_version_from_the_bus_that_is_a_path_is_refused_before_any_download(tmp_path: Path):
+    """A broadcast names the version a replica caches under: `../../x` never becomes a directory."""
+    cache = tmp_path / "deep" / "replica-cache"
+    for version in ("../../escaped", "a/b", ".hidden"):
+        with pytest.raises(ArtifactError, match="refused"):
+            await fetch_artifact(None, version, "0" * 64, cache)  # type: ignore[arg-type]  # no bus needed
+    assert files_under(tmp_path) == set()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.golden import GoldenError, read_golden
-from shared.paths import PathError, inside, relative_problem, user_file
+from shared.paths import PathError, child, inside, name_problem, relative_problem, user_file
 
 
 def test_inside_joins_relative_and_absolute_values_under_the_root(tmp_path: Path):
@@ -80,3 +80,27 @@ def test_user_file_refuses_what_is_not_a_regular_file(tmp_path: Path, monkeypatc
 def test_a_golden_file_is_checked_before_it_is_read(tmp_path: Path):
     with pytest.raises(GoldenError, match=r"^golden: /dev/zero is not a regular file$"):
         read_golden(Path("/dev/zero"))
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("cross-encoder-codesift-20260101-120000", None),
+        ("../x", "contains a path separator"),
+        ("a/b", "contains a path separator"),
+        ("a\\b", "contains a path separator"),
+        ("..", "starts with a dot"),
+        (".tmp-staging", "starts with a dot"),
+        ("v\x00", "contains a NUL byte"),
+        ("v" * 256, "is 256 characters long, over 255"),
+    ],
+)
+def test_name_problem(value: str, reason: str | None):
+    found = name_problem(value)
+    assert (found is None) if reason is None else (found is not None and found.startswith(reason))
+
+
+def test_child_joins_a_plain_name_and_refuses_anything_else(tmp_path: Path):
+    assert child(tmp_path, "v1.abc", "version") == tmp_path / "v1.abc"
+    with pytest.raises(PathError, match=r"^version: '\.\./\.\./etc' contains a path separator"):
+        child(tmp_path, "../../etc", "version")
