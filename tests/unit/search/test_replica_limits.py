@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 
 import msgspec
+import nats
 import pytest
 
+from services.search.handlers import replica_router
 from services.search.replica import Replica
 from services.search.settings import SearchSettings
+from shared import subjects
 from shared.schemas import CandidatesReply, DocumentsReply, SearchReply
+from shared.service import make_broker
 
 
 @pytest.fixture
@@ -61,3 +65,27 @@ def test_documents_past_their_limits_are_refused(replica):
     ]:
         reply = msgspec.json.decode(replica.documents(json.dumps(body).encode()), type=DocumentsReply)
         assert reply.error is not None and reply.error.field == field
+
+
+async def test_over_the_bus_a_replica_refuses_what_the_gateway_would(nats_server):
+    """A client publishing on codesift.search.query directly gets the same refusals, naming the field."""
+    settings = SearchSettings(replica_id="r1", metrics=False, nats_url=nats_server.url)
+    broker = make_broker(settings)
+    broker.include_router(replica_router)
+    broker.context.set_global("replica", Replica(settings, embedder=None))  # type: ignore[arg-type]
+    broker.context.set_global("js", None)
+    await broker.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        for body, field in [
+            ({"query": "x" * 2001}, "query"),
+            ({"query": "token", "k": 1000}, "k"),
+            ({"query": "token", "repo": "../../etc"}, "repo"),
+            ({"query": "token", "repo": "demo\n"}, "repo"),
+        ]:
+            answer = await nc.request(subjects.SEARCH_QUERY, json.dumps(body).encode(), timeout=5)
+            reply = msgspec.json.decode(answer.data, type=SearchReply)
+            assert reply.error is not None and reply.error.field == field
+    finally:
+        await nc.close()
+        await broker.stop()
