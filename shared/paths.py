@@ -54,7 +54,7 @@ def relative_problem(value: str) -> str | None:
     if problem is not None:
         return problem
     path = PurePosixPath(value.replace("\\", "/"))
-    if path.is_absolute() or re.match(r"^[A-Za-z]:", value):
+    if path.is_absolute() or re.match(r"^[A-Za-z]:[\\/]", value):  # POSIX, or a drive (C:\ or C:/)
         return "is an absolute path; a path relative to its root is expected"
     if ".." in path.parts:
         return "climbs out of its root with '..'"

@@ -41,6 +41,8 @@ def test_inside_refuses_what_leaves_the_root_or_names_nothing(tmp_path: Path, va
         ("a\\..\\..\\b", "climbs out of its root with '..'"),
         ("/etc/passwd", "is an absolute path; a path relative to its root is expected"),
         ("C:\\Windows", "is an absolute path; a path relative to its root is expected"),
+        ("C:/Windows", "is an absolute path; a path relative to its root is expected"),
+        ("a:b.py", None),  # a colon in a file name is no drive
         ("a\x00b", "contains a NUL byte"),
         ("a\x1bb", "contains a control character"),
         ("", "is empty"),
