@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import io
 import logging
 import os
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectNotFoundError
 
+from shared.archives import ArchiveError, read_object
 from shared.artifacts import ArtifactError, unpack, verify_manifest
 from shared.paths import PathError, child
 from shared.streams import Buckets
@@ -73,12 +73,12 @@ async def fetch_artifact(js: JetStreamContext, version: str, sha256: str, cache_
 
 async def _download(js: JetStreamContext, version: str) -> bytes:
     store = await js.object_store(Buckets.MODELS)
-    buffer = io.BytesIO()
     try:
-        await store.get(version, writeinto=buffer)
+        return await read_object(store, version)
     except ObjectNotFoundError:
         raise ArtifactError(f"{version}: not in the object store `{Buckets.MODELS}`") from None
-    return buffer.getvalue()
+    except ArchiveError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def prune(cache_dir: Path, keep: int = KEEP) -> list[str]:

@@ -223,3 +223,43 @@ async def test_a_version_from_the_bus_that_is_a_path_is_refused_before_any_downl
         with pytest.raises(ArtifactError, match="refused"):
             await fetch_artifact(None, version, "0" * 64, cache)  # type: ignore[arg-type]  # no bus needed
     assert files_under(tmp_path) == set()
+
+
+def test_a_header_that_claims_megabytes_is_cut_off_at_the_limit_while_reading(place: Path):
+    """A PAX header is read whole by tarfile before any member check: the stream itself is capped."""
+    buffer = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb") as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        info = tarfile.TarInfo("chunks.json")
+        info.pax_headers = {"comment": "x" * 3_000_000}
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(
+        ArchiveError, match=r"^snap: more than [\d,]+ bytes unpacked, headers included; refused$"
+    ):
+        extract(buffer.getvalue(), place / "target", "snap", ArchiveLimits(max_bytes=1 << 20, max_members=10))
+    assert files_under(place) == {"target"}
+
+
+async def test_an_archive_stored_bigger_than_the_limits_is_refused_unread(
+    nats_server, tmp_path: Path, monkeypatch
+):
+    from shared import settings
+
+    monkeypatch.setenv("CODESIFT_ARCHIVE_MAX_BYTES", str(1 << 20))
+    monkeypatch.setenv("CODESIFT_ARCHIVE_MAX_MEMBERS", "10")
+    settings.settings.cache_clear()
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = await bootstrap(nc)
+        big = b"\0" * (2 << 20)
+        await (await js.object_store(Buckets.MODELS)).put(VERSION, big)
+        with pytest.raises(
+            ArtifactError,
+            match=rf"^{VERSION}: the archive is 2,097,152 bytes, over 1,\d{{3}},\d{{3}}; refused",
+        ):
+            await fetch_artifact(js, VERSION, hashlib.sha256(big).hexdigest(), tmp_path / "cache")
+    finally:
+        await nc.close()
+        settings.settings.cache_clear()
