@@ -27,7 +27,7 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from shared.archives import ArchiveError, ArchiveLimits, extract, read_object
-from shared.paths import PathError, child, inside
+from shared.paths import PathError, child, inside, text_problem
 from shared.streams import Buckets
 
 MANIFEST = "manifest.json"
@@ -61,13 +61,15 @@ def resolve_model_path(models_dir: Path, value: str) -> Path:
     refused. The directory need not exist here (the model may be only in the object store).
     """
     root = Path(models_dir).resolve()
+    outside = ModelPathError(f"{value!r} is not a model directory inside the models directory {root}")
+    if (problem := text_problem(value)) is not None:
+        raise ModelPathError(f"{value!r} {problem}: no model directory inside the models directory {root}")
     try:
         path = inside(root, value, ModelPathError.field)
-    except PathError as exc:
-        reason = f"{exc.reason}: not a model directory inside the models directory {root}"
-        raise ModelPathError(reason) from None
+    except PathError:
+        raise outside from None
     if path.parent != root or path.name.startswith("."):
-        raise ModelPathError(f"{value!r} is not a model directory inside the models directory {root}")
+        raise outside
     return path
 
 
