@@ -1,4 +1,4 @@
-"""Unpacking a tar archive from the object store: every member is checked before anything is written.
+"""Unpacking a tar archive from the object store: every member is checked before it is written.
 
 Model artifacts and index snapshots arrive as tar archives (`shared.artifacts`, the search index's
 tar.gz). An archive is refused, with its name and the member at fault, when a member:
@@ -9,9 +9,9 @@ tar.gz). An archive is refused, with its name and the member at fault, when a me
   headers declare over CODESIFT_ARCHIVE_MAX_BYTES (2 GiB), so a gzip bomb is refused from its
   headers, before its data is inflated.
 
-Only once every member passed is the archive extracted (with tarfile's "data" filter as a second
-line), into a directory the caller then verifies and renames into place: a refused archive leaves
-nothing behind and what was served before is untouched.
+Each member is extracted only once it passed (with tarfile's "data" filter as a second line), into
+a staging directory the caller then verifies and renames into place, or removes when a member is
+refused: a refused archive leaves nothing behind and what was served before is untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import gzip
 import io
 import lzma
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,12 +76,12 @@ async def read_object(store: ObjectStore, name: str, limits: ArchiveLimits | Non
     return buffer.getvalue()
 
 
-def checked_members(tar: tarfile.TarFile, name: str, limits: ArchiveLimits) -> list[tarfile.TarInfo]:
-    """Every member of `tar`, read header by header; ArchiveError at the first one refused."""
-    members: list[tarfile.TarInfo] = []
+def checked_members(tar: tarfile.TarFile, name: str, limits: ArchiveLimits) -> Iterator[tarfile.TarInfo]:
+    """Every member of `tar`, read header by header, each yielded once it passed; ArchiveError at the
+    first one refused."""
     total = 0
-    for member in tar:
-        if len(members) >= limits.max_members:
+    for count, member in enumerate(tar):
+        if count >= limits.max_members:
             raise ArchiveError(
                 f"{name}: more than {limits.max_members:,} members (member {member.name!r}); refused"
             )
@@ -97,28 +98,28 @@ def checked_members(tar: tarfile.TarFile, name: str, limits: ArchiveLimits) -> l
                 f"{name}: member {member.name!r} brings the archive to over {limits.max_bytes:,} bytes "
                 "unpacked; refused"
             )
-        members.append(member)
-    return members
+        yield member
 
 
 def extract(data: bytes, target: Path, name: str, limits: ArchiveLimits | None = None) -> None:
-    """Extract the tar (plain or compressed) `data` into the directory `target`, every member checked.
+    """Extract the tar (plain or compressed) `data` into `target`, each member checked before it is.
 
-    Raises ArchiveError (named after `name`, the version or snapshot) before writing anything
-    when a member is refused; tarfile.TarError when the bytes are not a tar archive.
+    `target` is a fresh directory that the caller removes when this raises (a staging directory,
+    a temporary one): a refused member stops the extraction there, so members before it may be in
+    `target`, never anywhere else. Raises ArchiveError naming `name` (the version or snapshot) and
+    the member; tarfile.TarError when the bytes are not a tar archive.
 
-    The check reads the archive once as a stream, inflating at most the limit plus room for the
-    headers (a header that claims gigabytes of PAX text is cut off there too); the extraction
-    reads it again, knowing it fits.
+    One pass over the archive as a stream, inflated as it is read and capped at the limits plus
+    room for the headers (a header claiming gigabytes of PAX text is cut off there too): unpacking
+    costs what tarfile's extractall costs (bench/limits.py).
     """
     limits = limits or ArchiveLimits.from_env()
     with (
         _Capped(_inflated(data), limits.stream_bytes, name) as stream,
         tarfile.open(fileobj=stream, mode="r|") as tar,
     ):
-        checked_members(tar, name, limits)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-        tar.extractall(target, filter="data")
+        for member in checked_members(tar, name, limits):
+            tar.extract(member, target, filter="data")
 
 
 def _inflated(data: bytes) -> io.BufferedIOBase:
