@@ -42,9 +42,9 @@ DocKey = tuple[str | None, str]  # (repo, doc_id); repo None when the log names 
 TextLookup = Callable[[list[DocKey]], Mapping[DocKey, str]]
 
 POSITIVE_MIN = 4
+NEGATIVE_MAX = 2
 # A logged event is at most ~32 KB plus its joined impression (100 results): a longer line is garbage.
 MAX_LINE_BYTES = 1 << 20
-NEGATIVE_MAX = 2
 
 
 class _Shown(msgspec.Struct):
