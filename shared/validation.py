@@ -31,6 +31,8 @@ def decode(decoder: msgspec.json.Decoder, data: bytes) -> tuple[T | None, Proble
         decoded = decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return None, problem_from(exc)
+    except RecursionError:  # a union's decoder skips fields recursively while it looks for the tag
+        return None, Problem(field="body", message="JSON nested too deep")
     if isinstance(decoded, msgspec.Struct) and (problem := newline_problem(decoded)) is not None:
         return None, problem
     return decoded, None
