@@ -29,6 +29,8 @@ def read_options(body: bytes) -> dict[str, Any]:
         options = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidParameter("body", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidParameter("body", "JSON nested too deep") from None
     if not isinstance(options, dict):
         raise InvalidParameter("body", "expected a JSON object of options")
     for gateway_only in ("job_id", "type"):

@@ -188,3 +188,11 @@ async def test_the_queued_state_never_replaces_what_the_service_reported(nats_se
         await nc.close()
     assert b'"state":"succeeded"' in (entry.value or b"")
     assert await stored_commands(nats_server.url) == [(subjects.CMD_ROLLBACK, command)]
+
+
+@pytest.mark.parametrize("path", ["/api/reranker/mine", "/api/reranker/evaluate", "/api/reranker/promote"])
+async def test_a_body_nested_too_deep_is_400_naming_body(client, nats_server, path):
+    r = await client.post(path, content=b"[" * 10_000)
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "body" and "nested too deep" in r.json()["detail"]
+    assert await stored_commands(nats_server.url) == []
