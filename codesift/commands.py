@@ -13,7 +13,7 @@ from codesift.progress import ProgressLine
 from shared import subjects
 from shared.bus import StackNotRunning, how_to_start
 from shared.jobs import new_job_id
-from shared.schemas import JOB_STATES_FINAL, IndexCommand, SearchResponse
+from shared.schemas import JOB_STATES_FINAL, IndexCommand, SearchResponse, newline_problem
 from shared.secrets import admin_token_path, read_admin_token
 from shared.settings import Settings, settings
 
@@ -54,6 +54,8 @@ async def index_repository(path: Path, name: str | None, data_dir: Path | None =
         msgspec.convert(msgspec.to_builtins(command), IndexCommand)  # validates the name's pattern
     except msgspec.ValidationError as exc:
         return fail(f"--name {name!r}: {exc}")
+    if (problem := newline_problem(command)) is not None:
+        return fail(f"--name {name!r}: {problem.message}")
     try:
         async with Stack(cli_settings(data_dir)) as stack:
             await stack.submit(subjects.CMD_INDEX, command)
@@ -69,6 +71,9 @@ async def index_repository(path: Path, name: str | None, data_dir: Path | None =
         f"indexed {name!r}: {r.get('files')} files, {r.get('chunks')} chunks "
         f"({r.get('embedded')} embedded, {r.get('reused')} reused) in {float(r.get('seconds', 0)):.1f} s"
     )
+    skipped = r.get("skipped")
+    if isinstance(skipped, dict) and skipped:
+        print("skipped: " + ", ".join(f"{reason} {n}" for reason, n in skipped.items()))
     return 0
 
 

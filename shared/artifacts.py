@@ -26,6 +26,8 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
+from shared.archives import ArchiveError, ArchiveLimits, extract, read_object
+from shared.paths import PathError, child, inside, text_problem
 from shared.streams import Buckets
 
 MANIFEST = "manifest.json"
@@ -37,7 +39,7 @@ class ArtifactError(RuntimeError):
     """An artifact is missing, incomplete, or does not match its checksums."""
 
 
-class ModelPathError(ValueError):
+class ModelPathError(PathError):
     """A model named by a request does not resolve to a model directory inside the models directory.
 
     `field` is the request field to blame ("model_path"); the gateway answers 400 with it.
@@ -45,24 +47,29 @@ class ModelPathError(ValueError):
 
     field = "model_path"
 
+    def __init__(self, reason: str):
+        super().__init__(self.field, reason)
+
 
 def resolve_model_path(models_dir: Path, value: str) -> Path:
     """The model directory that `value` names: a version, or a path inside `models_dir`.
 
     A version ("cross-encoder-codesift-...") or a relative path is read against `models_dir`; an
-    absolute path is taken as it is. Symbolic links are followed, and the result must be a
-    directory directly inside `models_dir` (not a hidden staging one), else ModelPathError:
-    `../x`, an absolute path elsewhere and a link leading out are all refused. The directory
-    need not exist here (the model may be only in the object store).
+    absolute path is taken as it is. Symbolic links are followed (`shared.paths.inside`), and the
+    result must be a directory directly inside `models_dir` (not a hidden staging one), else
+    ModelPathError: `../x`, an absolute path elsewhere, a NUL byte and a link leading out are all
+    refused. The directory need not exist here (the model may be only in the object store).
     """
     root = Path(models_dir).resolve()
-    if not value.strip() or "\x00" in value:
-        raise ModelPathError(f"model_path: {value!r} names no model")
-    path = (root / value).resolve()  # an absolute value replaces root
+    outside = ModelPathError(f"{value!r} is not a model directory inside the models directory {root}")
+    if (problem := text_problem(value)) is not None:
+        raise ModelPathError(f"{value!r} {problem}: no model directory inside the models directory {root}")
+    try:
+        path = inside(root, value, ModelPathError.field)
+    except PathError:
+        raise outside from None
     if path.parent != root or path.name.startswith("."):
-        raise ModelPathError(
-            f"model_path: {value!r} is not a model directory inside the models directory {root}"
-        )
+        raise outside
     return path
 
 
@@ -140,15 +147,24 @@ def archive(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, sha256: str, target: Path) -> Path:
-    """Check the archive's sha256, unpack it beside `target`, verify the manifest, rename into place."""
+def unpack(data: bytes, sha256: str, target: Path, limits: ArchiveLimits | None = None) -> Path:
+    """Check the archive's sha256, unpack it beside `target`, verify the manifest, rename into place.
+
+    Every member is checked first (`shared.archives`: no `..`, absolute name, link or device, and
+    within the size and member limits); a refused archive raises ArtifactError and leaves `target`,
+    and whatever was there, as it was.
+    """
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ArtifactError(f"{target.name}: the archive does not match its sha256; refused")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            tar.extractall(staging, filter="data")
+        try:
+            extract(data, staging, target.name, limits)
+        except ArchiveError as exc:
+            raise ArtifactError(str(exc)) from None
+        except tarfile.TarError as exc:
+            raise ArtifactError(f"{target.name}: not a tar archive ({exc}); refused") from None
         verify_manifest(staging)
         if target.exists():
             shutil.rmtree(target)
@@ -170,7 +186,10 @@ async def put_model(js: JetStreamContext, directory: Path) -> str:
 
 async def fetch_model(js: JetStreamContext, version: str, sha256: str, cache_dir: Path) -> Path:
     """The verified model directory of `version`: from `cache_dir` when it is there, else downloaded."""
-    target = cache_dir / version
+    try:
+        target = child(cache_dir, version, "version")  # a version from the bus: one plain name
+    except PathError as exc:
+        raise ArtifactError(f"{version!r}: {exc}; refused") from None
     if target.exists():
         try:
             verify_manifest(target)
@@ -178,8 +197,8 @@ async def fetch_model(js: JetStreamContext, version: str, sha256: str, cache_dir
         except ArtifactError:
             shutil.rmtree(target, ignore_errors=True)
     store = await js.object_store(Buckets.MODELS)
-    # Into a buffer: without `writeinto`, nats-py appends chunk after chunk to one bytes object,
-    # copying it every time (a 137 MB artifact took 39 s to download instead of 2.5 s).
-    buffer = io.BytesIO()
-    await store.get(version, writeinto=buffer)
-    return unpack(buffer.getvalue(), sha256, target)
+    try:
+        data = await read_object(store, version)  # refused unread past the archive limits
+    except ArchiveError as exc:
+        raise ArtifactError(str(exc)) from None
+    return unpack(data, sha256, target)

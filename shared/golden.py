@@ -21,11 +21,13 @@ from pathlib import Path
 
 import msgspec
 
+from shared.paths import PathError, user_file
 from shared.schemas import GoldenQuestion
 
 DEFAULT_EVAL_FRACTION = 0.3
 DEFAULT_SALT = "codesift"
 _HASH_DIGITS = 15  # 60 bits of the sha1, plenty for a fraction
+MAX_GOLDEN_BYTES = 64 << 20  # ~300,000 questions; a bigger "golden file" is a mistake or an attack
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -64,10 +66,23 @@ def split_golden(
     return train, held_out
 
 
+def golden_file(value: str | Path) -> Path:
+    """The golden file `value` names, checked before it is read (`shared.paths.user_file`).
+
+    A regular file of at most MAX_GOLDEN_BYTES, absolute or relative to the working directory
+    without `..`; a NUL byte, a directory, a FIFO or a device is refused with GoldenError.
+    """
+    try:
+        return user_file(str(value), "golden", max_bytes=MAX_GOLDEN_BYTES)
+    except PathError as exc:
+        raise GoldenError(str(exc)) from None
+
+
 def read_golden(path: Path) -> list[GoldenQuestion]:
     """The questions of a golden file (`[{"q", "repo", "expect_paths"}, ...]`); GoldenError if unreadable."""
+    path = golden_file(path)
     try:
-        return msgspec.json.decode(Path(path).read_bytes(), type=list[GoldenQuestion])
+        return msgspec.json.decode(path.read_bytes(), type=list[GoldenQuestion])
     except OSError as exc:
         raise GoldenError(f"golden: cannot read {path}: {exc.strerror}") from None
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError

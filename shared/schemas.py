@@ -6,13 +6,19 @@ Schema evolution: new fields get defaults, field types never change.
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Annotated, Literal
 
 import msgspec
 
+from shared.paths import relative_problem
+
 Query = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 TopK = Annotated[int, msgspec.Meta(ge=1, le=100)]
-RepoName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")]
+# letters, digits, "._-", not only dots ("." and ".." name no repository); no "/", NUL or control character
+RepoName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\.*[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+]
 
 
 # ---------------------------------------------------------------- search (request/reply)
@@ -281,7 +287,11 @@ class FeedbackEvent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
 
 
 def feedback_problem(event: FeedbackEvent) -> Problem | None:
-    """Rules across fields that a schema cannot say."""
+    """Rules across fields that a schema cannot say, and the doc id's path (`doc_id_problem`)."""
+    if (problem := newline_problem(event)) is not None:
+        return problem
+    if event.doc_id and (reason := doc_id_problem(event.doc_id)):
+        return Problem("doc_id", reason)
     if event.source == "note":
         if not (event.note or "").strip():
             return Problem("note", "a note event needs the text of the note")
@@ -290,6 +300,41 @@ def feedback_problem(event: FeedbackEvent) -> Problem | None:
     if isinstance(event.timestamp, float) and not 0 < event.timestamp < 10_000_000_000:
         return Problem("timestamp", "seconds since the epoch out of range")
     return None
+
+
+@functools.cache
+def _patterned_fields(cls: type) -> tuple[str, ...]:
+    """The fields of struct `cls` whose strings must match a pattern."""
+    names = []
+    for field in msgspec.inspect.type_info(cls).fields:  # type: ignore[union-attr]
+        kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        if any(isinstance(kind, msgspec.inspect.StrType) and kind.pattern for kind in kinds):
+            names.append(field.name)
+    return tuple(names)
+
+
+def newline_problem(struct: msgspec.Struct) -> Problem | None:
+    """A pattern-checked field of `struct` that ends with a newline, which its pattern let through.
+
+    msgspec matches patterns with Python's `re.search`, whose `$` also matches before a final
+    newline: "repo\n" passes `^[A-Za-z0-9._-]+$`. JSON Schema has no portable end-of-text anchor,
+    so the patterns keep `$` and what decodes untrusted input asks this too (`shared.validation`).
+    """
+    for name in _patterned_fields(type(struct)):
+        value = getattr(struct, name)
+        if isinstance(value, str) and value.endswith("\n"):
+            return Problem(name, "ends with a newline; control characters are not allowed")
+    return None
+
+
+def doc_id_problem(doc_id: str) -> str | None:
+    """Why `doc_id` ("path:start-end", the path relative to its repository) names no chunk, or None.
+
+    Its path must stay inside the repository: not absolute, no `..` part, no NUL or control character.
+    """
+    path = doc_id.rpartition(":")[0] or doc_id
+    reason = relative_problem(path)
+    return f"the path {path!r} {reason}" if reason else None
 
 
 class ShownResult(msgspec.Struct):
@@ -357,7 +402,7 @@ class DocumentsRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Chunks of one repository: those named in doc_ids, or a page of all of them (offset, limit)."""
 
     repo: RepoName
-    doc_ids: list[str] | None = None
+    doc_ids: Annotated[list[str], msgspec.Meta(max_length=5000)] | None = None
     offset: Annotated[int, msgspec.Meta(ge=0)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 1000
 

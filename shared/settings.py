@@ -40,6 +40,10 @@ class Settings(msgspec.Struct, kw_only=True):
     embed_threads: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0  # 0: onnxruntime decides
     # indexing
     max_file_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
+    max_files: Annotated[int, msgspec.Meta(ge=1)] = 200_000  # per repository; files past it skipped, counted
+    # archives from the object store (shared/archives.py): refused past these, before extraction
+    archive_max_bytes: Annotated[int, msgspec.Meta(ge=1)] = 2 << 30  # sum of the members' sizes
+    archive_max_members: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     # timeouts (seconds)
     request_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     log_path: Path | None = None  # None: DATA_DIR/logs/queries.jsonl

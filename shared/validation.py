@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import msgspec
 
-from shared.schemas import Problem
+from shared.schemas import Problem, newline_problem
 
 T = TypeVar("T")
 _PATH = re.compile(r" - at `\$\.?([^`]*)`")
@@ -26,7 +26,13 @@ def problem_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> Problem:
 
 
 def decode(decoder: msgspec.json.Decoder, data: bytes) -> tuple[T | None, Problem | None]:
+    """The decoded message, or the Problem with it (a pattern's trailing newline included)."""
     try:
-        return decoder.decode(data), None
+        decoded = decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return None, problem_from(exc)
+    except RecursionError:  # a union's decoder skips fields recursively while it looks for the tag
+        return None, Problem(field="body", message="JSON nested too deep")
+    if isinstance(decoded, msgspec.Struct) and (problem := newline_problem(decoded)) is not None:
+        return None, problem
+    return decoded, None

@@ -14,7 +14,8 @@ import msgspec
 from services.gateway.errors import InvalidParameter
 from shared.artifacts import ModelPathError, resolve_model_path
 from shared.jobs import new_job_id
-from shared.schemas import Command
+from shared.paths import user_path_problem
+from shared.schemas import Command, newline_problem
 from shared.validation import problem_from
 
 C = TypeVar("C", bound=Command)
@@ -28,6 +29,8 @@ def read_options(body: bytes) -> dict[str, Any]:
         options = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidParameter("body", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidParameter("body", "JSON nested too deep") from None
     if not isinstance(options, dict):
         raise InvalidParameter("body", "expected a JSON object of options")
     for gateway_only in ("job_id", "type"):
@@ -39,10 +42,16 @@ def read_options(body: bytes) -> dict[str, Any]:
 def build_command(kind: type[C], options: dict[str, Any]) -> C:
     """A command of `kind` with a new job id and the options; 400 names the first bad option."""
     try:
-        return msgspec.convert({"job_id": new_job_id(str(kind.__struct_config__.tag)), **options}, kind)
+        command = msgspec.convert({"job_id": new_job_id(str(kind.__struct_config__.tag)), **options}, kind)
     except msgspec.ValidationError as exc:
         problem = problem_from(exc)
         raise InvalidParameter(problem.field, problem.message) from None
+    if (problem := newline_problem(command)) is not None:
+        raise InvalidParameter(problem.field, problem.message)
+    golden = getattr(command, "golden", None)  # a file on the trainer's or evaluator's machine
+    if golden is not None and (reason := user_path_problem(golden)) is not None:
+        raise InvalidParameter("golden", f"{golden!r} {reason}")
+    return command
 
 
 def model_version(models_dir: Path, field: str, value: object) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from shared.paths import name_problem
 from shared.schemas import ModelPointer, ModelTrained, PromotionDecision, ReplicaInfo
 
 if TYPE_CHECKING:
@@ -219,13 +220,13 @@ def reranker_info(
     checks = [v.checked_at for v in views if v.checked_at is not None]
     production = None
     if pointer is not None:
-        directory = models_dir / pointer.version
+        directory = models_dir / pointer.version if name_problem(pointer.version) is None else None
         production = Production(
             version=pointer.version,
             sha256=pointer.sha256,
             promoted_at=pointer.promoted_at,
             previous=pointer.previous,
-            path=str(directory) if directory.is_dir() else None,
+            path=str(directory) if directory is not None and directory.is_dir() else None,
         )
     metrics = evaluation.get("metrics") if evaluation else None
     return RerankerInfo(

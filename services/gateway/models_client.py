@@ -20,6 +20,7 @@ from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 from services.gateway.errors import Unavailable
 from shared import subjects
 from shared.artifacts import MANIFEST
+from shared.paths import name_problem
 from shared.registry import MODEL_POINTER_KEY, pointer_decoder
 from shared.schemas import ModelPointer, ModelTrained, PromotionDecision
 from shared.streams import Buckets
@@ -70,6 +71,8 @@ class ModelsClient:
                 return dict(_trained_decoder.decode(value).manifest)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 logger.warning("registry %s%s is unreadable: %s", TRAINED_PREFIX, version, exc)
+        if name_problem(version) is not None:  # a version from the registry: never a path
+            return None
         local = self.models_dir / version / MANIFEST
         return _object(local.read_bytes(), str(local)) if local.is_file() else None
 

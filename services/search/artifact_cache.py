@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import io
 import logging
 import os
 import shutil
@@ -25,7 +24,9 @@ from pathlib import Path
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectNotFoundError
 
+from shared.archives import ArchiveError, read_object
 from shared.artifacts import ArtifactError, unpack, verify_manifest
+from shared.paths import PathError, child
 from shared.streams import Buckets
 
 log = logging.getLogger("codesift.search")
@@ -33,7 +34,14 @@ KEEP = 3  # artifacts kept in the cache: the newest used (production, a candidat
 
 
 def entry(cache_dir: Path, version: str, sha256: str) -> Path:
-    return cache_dir / f"{version}.{sha256[:16]}"
+    """The cache directory of `version`; ArtifactError unless it is one plain name inside `cache_dir`.
+
+    The version and sha256 come from the bus (a broadcast, the registry): `../x` is refused here.
+    """
+    try:
+        return child(cache_dir, f"{version}.{sha256[:16]}", "version")
+    except PathError as exc:
+        raise ArtifactError(f"{version!r}: {exc}; refused") from None
 
 
 def lock_file(target: Path) -> Path:
@@ -65,12 +73,12 @@ async def fetch_artifact(js: JetStreamContext, version: str, sha256: str, cache_
 
 async def _download(js: JetStreamContext, version: str) -> bytes:
     store = await js.object_store(Buckets.MODELS)
-    buffer = io.BytesIO()
     try:
-        await store.get(version, writeinto=buffer)
+        return await read_object(store, version)
     except ObjectNotFoundError:
         raise ArtifactError(f"{version}: not in the object store `{Buckets.MODELS}`") from None
-    return buffer.getvalue()
+    except ArchiveError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def prune(cache_dir: Path, keep: int = KEEP) -> list[str]:

@@ -1,6 +1,7 @@
 """Split a source file into chunks: definitions for code, sections for docs, windows otherwise.
 
-Every chunk's text is exactly lines start_line..end_line of the file (1-based, inclusive), with
+Every chunk's text is exactly lines start_line..end_line of the file (1-based, inclusive; a single
+line over MAX_CHUNK_CHARS is cut at that length, and longer pieces are cut between lines), with
 no blank lines at either edge. Spans longer than `MAX_CHUNK_LINES` are split into overlapping
 windows that keep their kind and symbol. Kinds: function, class, method, module, doc_section,
 window.

@@ -3,14 +3,21 @@
 Honours every `.gitignore` in the tree (and `.git/info/exclude`) without needing git, and skips
 version-control, vendored and generated directories, binaries, lock files, minified bundles,
 empty files and files over a size limit. Symbolic links to files inside the root are read;
-links to directories, or to anything outside the root, are not followed.
+links to directories are not followed, and a link to anything outside the root is never read.
+
+What a walk leaves out for safety or size is counted in `skipped` when the caller passes a
+Counter: link_outside (a link leading out of the root, or nowhere), too_large (over
+max_file_bytes), over_max_files (files found after max_files were read, never opened).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import pathspec
@@ -94,17 +101,37 @@ def detect_language(path: str) -> str:
     return EXTENSIONS.get(extension, "text") if dot else "text"
 
 
-def walk_repository(root: Path, max_file_bytes: int = 1_000_000) -> Iterator[SourceFile]:
-    """Indexable files under `root`, in path order, with paths relative to it (POSIX separators)."""
+@dataclass(slots=True)
+class _Walk:
+    root: Path
+    max_bytes: int
+    max_files: int | None
+    skipped: Counter[str]
+    read: int = 0  # files opened so far
+
+
+def walk_repository(
+    root: Path,
+    max_file_bytes: int = 1_000_000,
+    *,
+    max_files: int | None = None,
+    skipped: Counter[str] | None = None,
+) -> Iterator[SourceFile]:
+    """Indexable files under `root`, in path order, with paths relative to it (POSIX separators).
+
+    At most `max_files` files are opened; `skipped` (when given) counts what was left out and why
+    (see the module docstring).
+    """
     root = Path(root).resolve()
     ignores: Ignores = []
     exclude = root / ".git" / "info" / "exclude"
     if exclude.is_file():
         ignores.append(("", _read_spec(exclude)))
-    yield from _walk(root, root, "", ignores, max_file_bytes)
+    walk = _Walk(root, max_file_bytes, max_files, skipped if skipped is not None else Counter())
+    yield from _walk(walk, root, "", ignores)
 
 
-def _walk(root: Path, directory: Path, prefix: str, ignores: Ignores, max_bytes: int) -> Iterator[SourceFile]:
+def _walk(walk: _Walk, directory: Path, prefix: str, ignores: Ignores) -> Iterator[SourceFile]:
     for name in IGNORE_FILES:
         spec_file = directory / name
         if spec_file.is_file():
@@ -121,9 +148,12 @@ def _walk(root: Path, directory: Path, prefix: str, ignores: Ignores, max_bytes:
         if _is_real_dir(entry):
             if _skip_dir(entry.name) or _ignored(ignores, rel + "/"):
                 continue
-            yield from _walk(root, Path(entry.path), rel + "/", ignores, max_bytes)
+            yield from _walk(walk, Path(entry.path), rel + "/", ignores)
         elif not _skip_name(entry.name) and not _ignored(ignores, rel):
-            source = _read(root, entry, rel, max_bytes)
+            if walk.max_files is not None and walk.read >= walk.max_files:
+                walk.skipped["over_max_files"] += 1
+                continue
+            source = _read(walk, entry, rel)
             if source is not None:
                 yield source
 
@@ -157,21 +187,38 @@ def _read_spec(path: Path) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8", errors="replace").splitlines())
 
 
-def _read(root: Path, entry: os.DirEntry[str], rel: str, max_bytes: int) -> SourceFile | None:
+def _read(walk: _Walk, entry: os.DirEntry[str], rel: str) -> SourceFile | None:
+    max_bytes = walk.max_bytes
     try:
         if entry.is_symlink():
             target = Path(entry.path).resolve()
-            if not target.is_relative_to(root) or not target.is_file():
+            if not target.is_relative_to(walk.root) or not target.exists():
+                walk.skipped["link_outside"] += 1
                 return None
-        elif not entry.is_file(follow_symlinks=False):
+            if not target.is_file():
+                return None
+            path = str(target)  # read the checked target, not the link (which may change meanwhile)
+        elif entry.is_file(follow_symlinks=False):
+            path = entry.path
+        else:
             return None
-        if entry.stat().st_size > max_bytes:
-            return None
-        with open(entry.path, "rb") as handle:
+        walk.read += 1
+        # O_NOFOLLOW: a file swapped for a link since it was checked is not followed out of the root
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            if info.st_size > max_bytes:
+                walk.skipped["too_large"] += 1
+                return None
             data = handle.read(max_bytes + 1)
     except OSError:
         return None
-    if len(data) > max_bytes or b"\0" in data[:BINARY_SNIFF_BYTES]:
+    if len(data) > max_bytes:
+        walk.skipped["too_large"] += 1
+        return None
+    if b"\0" in data[:BINARY_SNIFF_BYTES]:
         return None
     try:
         text = data.decode("utf-8")

@@ -107,7 +107,7 @@ async def load_index(replica: Replica, js, pointer: IndexUpdated) -> None:
     if loaded is not None and loaded.pointer.version == pointer.version:
         return
     data = await fetch_snapshot(js, pointer)
-    index = await asyncio.to_thread(SearchIndex.from_archive, data)
+    index = await asyncio.to_thread(SearchIndex.from_archive, data, pointer.version)
     replica.swap(index, pointer)
     log.info("%s serves index %s (%d chunks)", replica.replica_id, pointer.version, pointer.chunks)
 

@@ -27,6 +27,7 @@ from services.search.bm25 import BM25Index
 from services.search.documents import Chunk
 from services.search.fusion import rrf
 from services.search.vectors import top_k
+from shared.archives import extract
 from shared.filekinds import file_kind
 from shared.tokens import code_tokens, path_tokens, query_tokens
 
@@ -227,7 +228,12 @@ class SearchIndex:
             return buffer.getvalue()
 
     @classmethod
-    def from_archive(cls, data: bytes) -> SearchIndex:
-        with tempfile.TemporaryDirectory() as tmp, tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            tar.extractall(tmp, filter="data")
+    def from_archive(cls, data: bytes, name: str = "index snapshot") -> SearchIndex:
+        """The index in a snapshot archive; every member is checked first (`shared.archives`).
+
+        Raises ArchiveError (a `..`, absolute, link or device member, or past the size and member
+        limits) before anything is written, naming `name` (the snapshot's version) and the member.
+        """
+        with tempfile.TemporaryDirectory() as tmp:
+            extract(data, Path(tmp), name)
             return cls.load(Path(tmp))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ class IndexStats:
     reused: int  # chunks whose vector came from the previous index (or a twin in this run)
     seconds: float
     chunks_per_second: float  # chunks / seconds, the whole run
+    # what the walk left out, by reason (services.search.files): link_outside, too_large, over_max_files
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def embed_text(chunk: Chunk) -> str:
@@ -75,14 +78,19 @@ def index_repository(
     embedder: Embedder,
     *,
     max_file_bytes: int = 1_000_000,
+    max_files: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[SearchIndex, IndexStats]:
-    """Return `previous` with repository `name`'s chunks replaced by those found under `root`."""
+    """Return `previous` with repository `name`'s chunks replaced by those found under `root`.
+
+    At most `max_files` files are read; the stats count what the walk skipped, and why.
+    """
     started = time.perf_counter()
     report = _Reporter(progress)
     report(0.0, f"reading {root}", force=True)
     files, chunks = 0, []
-    for source in walk_repository(root, max_file_bytes=max_file_bytes):
+    skipped: Counter[str] = Counter()
+    for source in walk_repository(root, max_file_bytes=max_file_bytes, max_files=max_files, skipped=skipped):
         files += 1
         for chunk in chunk_file(source):
             chunk.repo = name
@@ -133,6 +141,7 @@ def index_repository(
         reused=len(chunks) - embedded,
         seconds=round(seconds, 3),
         chunks_per_second=round(len(chunks) / seconds, 1) if seconds > 0 else 0.0,
+        skipped=dict(sorted(skipped.items())),
     )
     report(DONE, f"indexed {len(chunks)} chunks of {name!r} ({stats.embedded} embedded)", force=True)
     return index, stats

@@ -23,6 +23,7 @@ from services.search.settings import SearchSettings
 from services.search.snapshots import current_pointer, fetch_snapshot, publish_snapshot
 from shared import subjects
 from shared.jobs import JobReporter
+from shared.paths import text_problem
 from shared.schemas import IndexCommand, encoder
 from shared.streams import Buckets
 
@@ -45,13 +46,15 @@ class Indexer:
         pointer = await current_pointer(js)
         if pointer is not None:
             data = await fetch_snapshot(js, pointer)
-            self.current = await asyncio.to_thread(SearchIndex.from_archive, data)
+            self.current = await asyncio.to_thread(SearchIndex.from_archive, data, pointer.version)
             log.info("restored index %s (%d chunks)", pointer.version, pointer.chunks)
 
     async def run(self, command: IndexCommand, nc: Client, js: JetStreamContext) -> dict[str, object]:
         reporter = JobReporter(nc, js, command.job_id, "index")
         root = Path(command.path)
         try:
+            if (problem := text_problem(command.path)) is not None:
+                raise IndexJobError(f"path: {command.path!r} {problem}")
             if not root.is_absolute():
                 raise IndexJobError(f"path: {command.path!r} is not absolute")
             if not root.is_dir():
@@ -64,6 +67,7 @@ class Indexer:
                 self.current,
                 self.embedder,
                 max_file_bytes=self.settings.max_file_bytes,
+                max_files=self.settings.max_files,
                 progress=reporter.threadsafe(asyncio.get_running_loop()),
             )
             if not any(c.repo == command.name for c in index.chunks):

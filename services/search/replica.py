@@ -127,6 +127,10 @@ class Replica:
     # ------------------------------------------------------------------ requests
 
     def _retrieve(self, loaded: Loaded | None, query: str, k: int, repo: str | None):
+        # The schema's limits (length, k, repo) hold on decode; this is the gateway's last check,
+        # repeated for clients that publish on the bus directly.
+        if not query.strip():
+            return None, Problem("query", "must contain more than white space")
         if loaded is None:
             return None, Problem("index", "nothing is indexed yet: run `codesift index PATH` first")
         if repo is not None and repo not in loaded.index.repos():

@@ -7,12 +7,12 @@ and fetch the snapshot, so a replica started late needs no broadcast and no shar
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
+from shared.archives import read_object
 from shared.schemas import IndexUpdated, encoder, event_decoder
 from shared.streams import Buckets
 
@@ -49,9 +49,7 @@ async def current_pointer(js: JetStreamContext) -> IndexUpdated | None:
 
 async def fetch_snapshot(js: JetStreamContext, pointer: IndexUpdated) -> bytes:
     store = await js.object_store(Buckets.INDEXES)
-    buffer = io.BytesIO()  # writeinto: nats-py otherwise copies the whole buffer on every chunk
-    await store.get(pointer.version, writeinto=buffer)
-    data = buffer.getvalue()
+    data = await read_object(store, pointer.version)  # refused unread past the archive limits
     if hashlib.sha256(data).hexdigest() != pointer.sha256:
         raise SnapshotError(f"index snapshot {pointer.version} does not match its sha256; not loaded")
     return data

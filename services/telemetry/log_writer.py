@@ -59,14 +59,14 @@ def read_event_ids(path: Path) -> set[str]:
     data = path.read_bytes()
     try:
         return {line.event_id for line in _id_decoder.decode_lines(data)}
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # garbage: line by line
         pass
     ids: set[str] = set()
     bad = 0
     for raw in data.splitlines():
         try:
             ids.add(_id_decoder.decode(raw).event_id)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # nested too deep
             bad += 1
     log.warning("%s: %d unreadable lines skipped", path, bad)
     return ids

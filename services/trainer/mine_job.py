@@ -28,6 +28,7 @@ from services.trainer.mining import (
 )
 from services.trainer.settings import TrainerSettings
 from services.trainer.sources import SearchSource
+from shared.golden import GoldenError, golden_file, read_golden
 from shared.schemas import GoldenQuestion, MineCommand, Triplet
 
 log = logging.getLogger("codesift.trainer.mine")
@@ -51,11 +52,9 @@ def _suffix(path: Path) -> int:
 
 def load_golden(path: Path) -> list[GoldenQuestion]:
     try:
-        return msgspec.json.decode(path.read_bytes(), type=list[GoldenQuestion])
-    except OSError as exc:
-        raise MineError(f"golden: cannot read {path}: {exc.strerror}") from None
-    except msgspec.DecodeError as exc:
-        raise MineError(f"golden: {path}: {exc}") from None
+        return read_golden(path)
+    except GoldenError as exc:
+        raise MineError(str(exc)) from None
 
 
 def eval_questions(settings: TrainerSettings, golden: Path | None = None) -> list[GoldenQuestion]:
@@ -71,7 +70,10 @@ def run_mine(
     command: MineCommand, settings: TrainerSettings, source: SearchSource, progress: Progress
 ) -> dict:
     sources = ("logs", "golden", "bootstrap") if command.source == "all" else (command.source,)
-    golden_path = Path(command.golden) if command.golden else settings.golden_path
+    try:  # a file named in the command must be one (shared.golden.golden_file); the setting may be absent
+        golden_path = golden_file(command.golden) if command.golden else settings.golden_path
+    except GoldenError as exc:
+        raise MineError(str(exc)) from None
     mined: list[Triplet] = []
     stats: dict[str, dict] = {}
     held_out: list[GoldenQuestion] = []
@@ -116,6 +118,7 @@ def run_mine(
         "triplets": len(kept),
         "dropped_by_firewall": len(dropped),
         "added": report.added,
+        "unreadable_triplet_lines": report.repaired,  # dropped from triplets.jsonl by this write
         "total_by_source": total,
         "stats": stats,
     }

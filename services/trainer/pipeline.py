@@ -18,6 +18,7 @@ from services.trainer.train_job import run_train
 from shared import subjects
 from shared.artifacts import put_model, read_manifest
 from shared.jobs import JobReporter
+from shared.paths import name_problem
 from shared.schemas import MineCommand, ModelTrained, TrainCommand, command_kind, encoder
 from shared.streams import Buckets
 
@@ -90,5 +91,8 @@ class Trainer:
                 job_id = entry.value.decode() if entry.value else None
             except Exception:
                 job_id = None
-        lines = jobs.tail(self.settings.job_logs / f"{job_id}.log") if job_id else []
+        # the job id comes from KV: a plain name, or no log is read (`../../x` would name any *.log)
+        lines = (
+            jobs.tail(self.settings.job_logs / f"{job_id}.log") if job_id and not name_problem(job_id) else []
+        )
         return {"job_id": job_id, "lines": lines}

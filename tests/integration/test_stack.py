@@ -115,6 +115,27 @@ def test_reindexing_unchanged_repository_embeds_nothing(stack: Stack):
     assert "(0 embedded," in done.stdout
 
 
+def test_index_skips_links_out_of_the_repository_and_the_cli_reports_them(stack: Stack, tmp_path: Path):
+    """Through the bus: the indexer never opens a link leading out, and the job's result counts it."""
+    repo, outside = tmp_path / "linked", tmp_path / "outside"
+    (repo / "src").mkdir(parents=True)
+    outside.mkdir()
+    (repo / "src" / "app.py").write_text("def handle_request(request):\n    return route(request)\n")
+    (outside / "secret.py").write_text("SECRET_TOKEN_VALUE = 'never indexed'\n")
+    (repo / "src" / "secret.py").symlink_to(outside / "secret.py")
+    (repo / "etc").symlink_to("/etc", target_is_directory=True)
+    done = codesift("index", str(repo), "--name", "linked", data_dir=stack.data_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "indexed 'linked': 1 files" in done.stdout and "skipped: link_outside 2" in done.stdout
+    )  # the file and the directory
+    status, body = search(stack, "SECRET_TOKEN_VALUE", repo="linked")
+    assert status == 200 and [hit["path"] for hit in body["results"]] == ["src/app.py"]
+
+    bad = codesift("index", str(repo), "--name", "..", data_dir=stack.data_dir)
+    assert bad.returncode != 0 and "--name '..'" in bad.stdout + bad.stderr
+
+
 def test_cli_without_stack_fails_with_one_line(tmp_path: Path):
     done = codesift("search", "anything", data_dir=tmp_path / "nothing-here", timeout=60)
     assert done.returncode != 0

@@ -14,7 +14,7 @@ from services.gateway.auth import READ
 from services.gateway.errors import ErrorBody, InvalidParameter
 from services.gateway.limits import limits
 from services.gateway.search_client import SearchClient
-from shared.schemas import Query, RepoName, SearchRequest, SearchResponse, TopK
+from shared.schemas import Query, RepoName, SearchRequest, SearchResponse, TopK, newline_problem
 
 
 class SearchController(Controller):
@@ -52,7 +52,10 @@ class SearchController(Controller):
         began = time.perf_counter()
         if not q.strip():
             raise InvalidParameter("q", "must contain more than white space")
-        response = await search_client.search(SearchRequest(query=q, k=k, repo=repo))
+        request = SearchRequest(query=q, k=k, repo=repo)
+        if (problem := newline_problem(request)) is not None:  # "$" of the repo pattern let it through
+            raise InvalidParameter(problem.field, problem.message)
+        response = await search_client.search(request)
         instruments.SEARCH_SECONDS.observe(time.perf_counter() - began)
         instruments.SEARCHES.labels("ok").inc()
         return response

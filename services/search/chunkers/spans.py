@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from services.search.documents import Chunk, SourceFile
 
 MAX_CHUNK_LINES = 80  # a longer span is split into windows
+# A chunk's text is at most this many characters: a longer piece is cut between lines, and a single
+# longer line (a data blob, a generated one-liner in prose) is cut at this length. The embedder reads
+# 256 tokens (~1,000 characters) and an 80-line chunk of code is ~3,000, so this only stops a huge
+# line from becoming one huge chunk (a 1 MB line: a 1 MB snippet, BM25 document and impression).
+MAX_CHUNK_CHARS = 16_000
 SPLIT_WINDOW, SPLIT_OVERLAP = 60, 15  # windows of an oversized span keep its kind and symbol
 WINDOW, WINDOW_OVERLAP = 40, 10  # plain line windows for files without structure
 CLASS_MAX_LINES = 60  # a longer class becomes a header chunk plus one chunk per method
@@ -87,7 +92,10 @@ def line_windows(lines: list[str]) -> list[Span]:
 
 
 def build_chunks(file: SourceFile, lines: list[str], spans: list[Span]) -> list[Chunk]:
-    """Chunks for `spans`: blank edges trimmed, oversized spans windowed, wordless ones dropped."""
+    """Chunks for `spans`: blank edges trimmed, oversized spans windowed, wordless ones dropped.
+
+    No chunk's text is longer than MAX_CHUNK_CHARS (`_capped`).
+    """
     chunks: list[Chunk] = []
     for raw in spans:
         span = trim(raw, lines)
@@ -100,10 +108,7 @@ def build_chunks(file: SourceFile, lines: list[str], spans: list[Span]) -> list[
             ]
         else:
             pieces = [span]
-        for piece in pieces:
-            if piece is None:
-                continue
-            text = "\n".join(lines[piece.start - 1 : piece.end])
+        for piece, text in _capped(pieces, lines):
             if not _HAS_WORD.search(text):
                 continue
             chunks.append(
@@ -118,3 +123,35 @@ def build_chunks(file: SourceFile, lines: list[str], spans: list[Span]) -> list[
                 )
             )
     return chunks
+
+
+def _capped(pieces: list[Span | None], lines: list[str]) -> list[tuple[Span, str]]:
+    """Each piece with its text, pieces over MAX_CHUNK_CHARS cut between lines into several.
+
+    A single line over the limit becomes a piece of its own, its text cut at the limit: the
+    chunk then holds the start of line N, and its doc id still names line N.
+    """
+    out: list[tuple[Span, str]] = []
+    for piece in pieces:
+        if piece is None:
+            continue
+        part = lines[piece.start - 1 : piece.end]
+        if sum(map(len, part)) + len(part) - 1 <= MAX_CHUNK_CHARS:
+            out.append((piece, "\n".join(part)))
+            continue
+        start, size = piece.start, -1
+        for number in range(piece.start, piece.end + 1):
+            length = len(lines[number - 1]) + 1
+            if number > start and size + length > MAX_CHUNK_CHARS:
+                out.extend(_cut(Span(start, number - 1, piece.kind, piece.symbol), lines))
+                start, size = number, -1
+            size += length
+        out.extend(_cut(Span(start, piece.end, piece.kind, piece.symbol), lines))
+    return out
+
+
+def _cut(span: Span, lines: list[str]) -> list[tuple[Span, str]]:
+    trimmed = trim(span, lines)
+    if trimmed is None:
+        return []
+    return [(trimmed, "\n".join(lines[trimmed.start - 1 : trimmed.end])[:MAX_CHUNK_CHARS])]

@@ -16,7 +16,8 @@ normalised query text and repo; searches of the same normalised query and repo a
   positive or an explicit negative, and the clicks that mark a skip-above depth, in log order.
 - Notes (and any event without a doc_id) are ignored.
 
-Skip reasons in the stats: malformed (a line that is not a feedback event), note, no_positive
+Skip reasons in the stats: malformed (a line that is not a feedback event: torn, garbage, longer
+than MAX_LINE_BYTES or nested too deep), note, no_positive
 (queries), missing_text (documents whose text the lookup did not return), positive_missing
 (triplets dropped because their positive has no text).
 """
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -41,6 +43,8 @@ TextLookup = Callable[[list[DocKey]], Mapping[DocKey, str]]
 
 POSITIVE_MIN = 4
 NEGATIVE_MAX = 2
+# A logged event is at most ~32 KB plus its joined impression (100 results): a longer line is garbage.
+MAX_LINE_BYTES = 1 << 20
 
 
 class _Shown(msgspec.Struct):
@@ -56,7 +60,7 @@ class _LogEvent(msgspec.Struct):
     event_id: str
     query: str
     doc_id: str
-    rating: int
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]  # a hand-edited 99 is garbage, not a positive
     source: str
     timestamp: float | str
     query_id: str | None = None
@@ -93,15 +97,24 @@ class _Plan:
     negatives: dict[str, set[int]]  # doc_id -> the events its label rests on, in negative order
 
 
-def read_log(path: Path) -> Iterator[dict[str, Any] | None]:
-    """The log's lines as JSON objects; None for a line that is not JSON (a torn last write)."""
+def read_log(path: Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[dict[str, Any] | None]:
+    """The log's lines as JSON values; None for a line that is not JSON (a torn last write, garbage).
+
+    A line longer than `max_line_bytes` is skipped unread (None) rather than held in memory, and so
+    is JSON nested too deep to decode: whatever the file holds, reading it never crashes.
+    """
     with path.open("rb") as handle:
-        for raw in handle:
+        while raw := handle.readline(max_line_bytes + 1):
+            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # the rest of the oversized line, a megabyte at a time
+                yield None
+                continue
             if not raw.strip():
                 continue
             try:
                 yield json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 yield None
 
 
@@ -164,7 +177,7 @@ def _events(
         try:
             raw = msgspec.convert(line, _LogEvent)
             when = _seconds(raw.timestamp)
-        except (msgspec.ValidationError, ValueError):
+        except (msgspec.ValidationError, ValueError, OverflowError):
             stats.skipped["malformed"] += 1
             continue
         if raw.source == "note" or not raw.doc_id:
@@ -176,6 +189,8 @@ def _events(
 
 def _seconds(timestamp: float | str) -> float:
     if isinstance(timestamp, float):
+        if not math.isfinite(timestamp):
+            raise ValueError(f"timestamp {timestamp} is not a time")
         return timestamp
     moment = datetime.datetime.fromisoformat(timestamp)
     if moment.tzinfo is None:

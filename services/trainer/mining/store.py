@@ -103,7 +103,7 @@ def _read(path: Path) -> tuple[list[Triplet], int]:
             continue
         try:
             triplets.append(_decoder.decode(line))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # garbage, or JSON nested too deep
             bad += 1
     return triplets, bad
 

@@ -75,7 +75,9 @@ async def test_evaluate_without_a_body_evaluates_the_newest(client, nats_server)
     assert command.model is None and command.golden is None
 
 
-@pytest.mark.parametrize("value", ["../x", "/etc/passwd", f"{NEW}/../../outside", "", "link-out"])
+@pytest.mark.parametrize(
+    "value", ["../x", "/etc/passwd", f"{NEW}/../../outside", "", "link-out", f"{NEW}\x00", "/tmp"]
+)
 @pytest.mark.parametrize("field", ["model_path", "model"])
 async def test_a_model_outside_the_models_dir_is_400_naming_the_field(
     client, nats_server, data_dir, tmp_path, field, value
@@ -94,8 +96,9 @@ async def test_a_model_outside_the_models_dir_is_400_naming_the_field(
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"split": "train"}, "split"), ({"model": 3}, "model"), ({"model_path": NEW, "model": NEW}, "model")],
-)
+    [({"split": "train"}, "split"), ({"model": 3}, "model"), ({"model_path": NEW, "model": NEW}, "model"),
+     ({"golden": "../../etc/golden.json"}, "golden"), ({"golden": "g\x00.json"}, "golden")],
+)  # fmt: skip
 async def test_bad_evaluate_options_are_400_naming_the_field(client, nats_server, body, field):
     r = await client.post("/api/reranker/evaluate", content=json.dumps(body))
 
@@ -185,3 +188,11 @@ async def test_the_queued_state_never_replaces_what_the_service_reported(nats_se
         await nc.close()
     assert b'"state":"succeeded"' in (entry.value or b"")
     assert await stored_commands(nats_server.url) == [(subjects.CMD_ROLLBACK, command)]
+
+
+@pytest.mark.parametrize("path", ["/api/reranker/mine", "/api/reranker/evaluate", "/api/reranker/promote"])
+async def test_a_body_nested_too_deep_is_400_naming_body(client, nats_server, path):
+    r = await client.post(path, content=b"[" * 10_000)
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "body" and "nested too deep" in r.json()["detail"]
+    assert await stored_commands(nats_server.url) == []

@@ -76,6 +76,12 @@ async def test_sends_the_default_k_and_no_repo(client: AsyncTestClient, stand_in
         ({"q": "token", "repo": "../etc"}, "repo"),
         ({"q": "token", "repo": "acme corp"}, "repo"),
         ({"q": "token", "repo": ""}, "repo"),
+        ({"q": "token", "repo": ".."}, "repo"),
+        ({"q": "token", "repo": "."}, "repo"),
+        ({"q": "token", "repo": "a/b"}, "repo"),
+        ({"q": "token", "repo": "acme\n"}, "repo"),
+        ({"q": "token", "repo": "acme\x00"}, "repo"),
+        ({"q": "token", "repo": "r" * 201}, "repo"),
     ],
 )
 async def test_rejects_invalid_parameters_before_sending_anything(

@@ -197,6 +197,15 @@ async def test_client_ip_and_user_agent_are_stored_when_enabled(
         (event(event_id="has spaces"), "event_id"),
         (event(source="Thumbs Up"), "source"),
         (event(repo="../etc"), "repo"),
+        (event(repo=".."), "repo"),
+        (event(repo="sample\n"), "repo"),  # a pattern's "$" matches before a final newline
+        (event(event_id="e1\n"), "event_id"),
+        # doc ids whose path leaves the repository
+        (event(doc_id="../../etc/passwd:1-2"), "doc_id"),
+        (event(doc_id="src/../../secrets.py:1-2"), "doc_id"),
+        (event(doc_id="/etc/passwd:1-2"), "doc_id"),
+        (event(doc_id="src/a\x00.py:1-2"), "doc_id"),
+        (event(doc_id="src/a\n.py:1-2"), "doc_id"),
         # oversized strings
         (event(query="x" * 2001), "query"),
         (event(doc_id="x" * 1001), "doc_id"),

@@ -18,7 +18,9 @@ def test_a_version_or_a_model_directory_names_the_version(model: str):
     assert model_version(MODELS, model) == V
 
 
-@pytest.mark.parametrize("model", ["", " ", f"/elsewhere/{V}", f"../{V}", f"{V}/nested", ".tmp-x"])
+@pytest.mark.parametrize(
+    "model", ["", " ", f"/elsewhere/{V}", f"../{V}", f"{V}/nested", ".tmp-x", f"{V}\x00", f"{V}/../../../etc"]
+)
 def test_anything_else_is_refused(model: str):
     with pytest.raises(PromotionError, match="model_path: "):
         model_version(MODELS, model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from services.search.chunkers.spans import MAX_CHUNK_CHARS
 from services.search.chunking import chunk_file
 from services.search.documents import Chunk, SourceFile
 from services.search.files import walk_repository
@@ -429,3 +430,29 @@ def test_every_fixture_file_chunks_cleanly() -> None:
     assert chunks["web/src/utils/format.js:9-12"].symbol == "slugify"
     assert chunks["docs/architecture.rst:14-20"].symbol == "Caching"
     assert chunks["docs/deployment.md:9-21"].symbol == "Building the image"
+
+
+def capped_chunks(text: str, language: str) -> list[Chunk]:
+    """Chunks of `text`, each checked: at most MAX_CHUNK_CHARS, its lines' text cut at that length."""
+    chunks = chunk_file(SourceFile("f", language, text))
+    lines = text.split("\n")
+    for c in chunks:
+        assert len(c.text) <= MAX_CHUNK_CHARS
+        assert c.text == "\n".join(lines[c.start_line - 1 : c.end_line])[:MAX_CHUNK_CHARS]
+    return chunks
+
+
+def test_a_single_huge_line_never_becomes_a_huge_chunk():
+    line = "word " * 400_000  # 2 MB on one line (a data blob in a text file)
+    for language in ("text", "markdown"):
+        chunks = capped_chunks(f"# Title\n\n{line}\nafter\n", language)
+        assert any((c.start_line, c.end_line) == (3, 3) for c in chunks)  # the long line, cut, on its own
+        assert any("after" in c.text for c in chunks)  # what follows the long line is still found
+
+
+def test_code_with_one_huge_line_among_many_short_ones_is_cut_between_lines():
+    body = "\n".join(f"    x{i} = {i}" for i in range(30))
+    text = f"def f():\n{body}\n    DATA = '{'a' * 50_000}'\n{body}\n    return x1\n"
+    chunks = capped_chunks(text, "python")
+    assert {c.symbol for c in chunks} == {"f"}
+    assert any("return x1" in c.text for c in chunks) and any("x0 = 0" in c.text for c in chunks)

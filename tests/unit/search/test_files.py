@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,43 @@ def test_codesiftignore_leaves_out_files_git_keeps(tmp_path):
     (tmp_path / "pkg" / ".codesiftignore").write_text("*.md\n")
     paths = [f.path for f in walk_repository(tmp_path)]
     assert paths == ["pkg/code.py"]
+
+
+def test_links_leading_out_of_the_root_are_skipped_counted_and_never_read(tmp_path: Path) -> None:
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    write(outside, "secret.py", "TOKEN = 'do not index me'\n")
+    write(root, "real/inner.py")
+    os.symlink(outside / "secret.py", root / "leak.py")
+    os.symlink("../../outside/secret.py", root / "real" / "relative_leak.py")
+    os.symlink("/etc/passwd", root / "passwd.txt")
+    os.symlink(root / "nowhere.py", root / "dangling.py")
+    os.symlink(root / "real" / "inner.py", root / "alias.py")  # inside: read
+    skipped: Counter[str] = Counter()
+    found = [f.path for f in walk_repository(root, skipped=skipped)]
+    assert found == ["alias.py", "real/inner.py"]
+    assert skipped == {"link_outside": 4}
+
+
+def test_an_absolute_root_reached_through_a_link_is_the_repository_itself(tmp_path: Path) -> None:
+    write(tmp_path / "repo", "a.py")
+    os.symlink(tmp_path / "repo", tmp_path / "current")
+    skipped: Counter[str] = Counter()
+    assert [f.path for f in walk_repository(tmp_path / "current", skipped=skipped)] == ["a.py"]
+    assert not skipped
+
+
+def test_past_max_files_the_rest_is_counted_not_opened(tmp_path: Path) -> None:
+    for i in range(25):
+        write(tmp_path, f"pkg/m{i:02}.py")
+    write(tmp_path, "big.py", "x = 1\n" * 100)
+    skipped: Counter[str] = Counter()
+    found = [f.path for f in walk_repository(tmp_path, max_file_bytes=100, max_files=10, skipped=skipped)]
+    assert found == [f"pkg/m{i:02}.py" for i in range(9)]  # big.py came first: opened, too large
+    assert skipped == {"too_large": 1, "over_max_files": 16}
+
+
+def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
+    write(tmp_path, "a.py")
+    os.mkfifo(tmp_path / "pipe.py")  # opening it for reading would block the walk forever
+    os.symlink(tmp_path / "pipe.py", tmp_path / "link_to_pipe.py")
+    assert paths(tmp_path) == ["a.py"]

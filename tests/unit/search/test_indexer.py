@@ -171,3 +171,33 @@ def test_switching_embedder_reembeds_every_repository(tmp_path):
     assert first_texts <= set(new.texts)  # the other repository was re-embedded by the new model
     pairs = zip(index.chunks, index.embed_keys, strict=True)
     assert all(k == embed_key(embed_text(c), "model-b") for c, k in pairs)
+
+
+def test_skipped_files_are_counted_in_the_stats(tmp_path):
+    root = write_repo(tmp_path / "repo", FILES)
+    write_repo(tmp_path / "outside", {"secret.py": "KEY = 'outside the repository'\n"})
+    (root / "a_leak.py").symlink_to(tmp_path / "outside" / "secret.py")
+    (root / "app" / "big.py").write_text("x = 1\n" * 200)
+    embedder = CountingEmbedder()
+    # in path order: README.md, a_leak.py (a link out: never opened), app/auth.py, app/big.py (too
+    # large), app/render.py (past the 3 files opened)
+    index, stats = index_repository(root, "demo", None, embedder, max_file_bytes=1000, max_files=3)
+    assert stats.files == 2 and {c.path for c in index.chunks} == {"README.md", "app/auth.py"}
+    assert stats.skipped == {"link_outside": 1, "over_max_files": 1, "too_large": 1}
+    assert not any("outside the repository" in text for text in embedder.texts)
+
+
+@pytest.mark.slow
+def test_a_repository_of_many_tiny_files_is_indexed_up_to_the_file_limit(tmp_path):
+    """Past CODESIFT_MAX_FILES nothing is opened, only counted. 10,000 files (creating them is most
+    of the cost here); bench/limits.py measures 100,000."""
+    root = tmp_path / "many"
+    for i in range(10_000):
+        directory = root / f"pkg{i // 1000:03}"
+        if i % 1000 == 0:
+            directory.mkdir(parents=True)
+        (directory / f"m{i:06}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+    index, stats = index_repository(root, "many", None, CountingEmbedder(), max_files=1_000)
+    assert stats.files == 1_000 and stats.chunks == 1_000
+    assert stats.skipped == {"over_max_files": 9_000}
+    assert index.chunks[-1].path == "pkg000/m000999.py"  # in path order: the first 1,000

@@ -1,7 +1,7 @@
 import msgspec
 import pytest
 
-from shared.schemas import IndexCommand, SearchRequest, command_decoder
+from shared.schemas import IndexCommand, Problem, SearchRequest, command_decoder
 from shared.validation import decode
 
 search_decoder = msgspec.json.Decoder(SearchRequest)
@@ -39,3 +39,17 @@ def test_command_union_decodes_by_tag():
     assert isinstance(cmd, IndexCommand)
     _, problem = decode(command_decoder, b'{"type": "nope", "job_id": "j1"}')
     assert problem is not None and problem.field == "type"
+
+
+def test_json_nested_too_deep_is_a_problem_not_a_crash():
+    """A tagged union skips the other fields while it looks for the tag, recursively."""
+    _, problem = decode(command_decoder, b'{"query": ' + b"[" * 100_000)
+    assert problem == Problem(field="body", message="JSON nested too deep")
+
+
+def test_a_pattern_checked_name_ending_in_a_newline_is_refused():
+    """Python's `$` matches before a final newline: the pattern alone lets "web-app\\n" through."""
+    _, problem = decode(search_decoder, b'{"query": "q", "repo": "web-app\\n"}')
+    assert problem is not None and problem.field == "repo" and "newline" in problem.message
+    _, problem = decode(command_decoder, b'{"type": "index", "job_id": "j1\\n", "path": "/src", "name": "r"}')
+    assert problem is not None and problem.field == "job_id"

@@ -77,6 +77,17 @@ def test_unreadable_lines_are_skipped_when_loading_ids(tmp_path):
     assert read_event_ids(path) == {"a", "b"}
 
 
+def test_a_log_with_garbage_nested_too_deep_still_opens_and_keeps_every_id(tmp_path):
+    """The telemetry service reads every id at start-up: a hand-edited or corrupt log must not stop it."""
+    path = tmp_path / "queries.jsonl"
+    deep = b'{"event_id": "x", "extra": ' + b"[" * 100_000 + b"\n"
+    path.write_bytes(line("a")[1] + deep + b"[" * 100_000 + b"\n" + b"\xff\xfe\x00\n" + line("b")[1])
+    writer = open_writer(path)
+    assert writer.seen("a") and writer.seen("b")
+    assert writer.append([line("b"), line("c")]) == 1
+    writer.close()
+
+
 def test_rotation_by_size_keeps_n_files_and_dedupe_covers_them(tmp_path):
     path = tmp_path / "queries.jsonl"
     writer = open_writer(path, rotate_bytes=4096, keep=2)

@@ -176,3 +176,22 @@ async def test_what_the_recorder_did_is_counted_and_the_lag_runs_from_storage(wr
     assert 2.0 <= sample(f"{lag}_sum") - before[f"{lag}_sum"] < 3.0
     assert sample(f"{lag}_bucket", le="1.0") - before_fast == 1  # "a" at once, "old" after 2 s
     assert sample("codesift_telemetry_pending_messages") == 7  # as the batch's last message said
+
+
+async def test_a_doc_id_leaving_its_repository_is_dead_lettered_naming_doc_id(writer):
+    """Events published on the bus directly skip the gateway: the telemetry service checks them too."""
+    js = StandInJetStream()
+    bad = [
+        msg("up", doc_id="../../etc/passwd:1-2"),
+        msg("abs", doc_id="/etc/shadow:1-1"),
+        msg("nul", doc_id="a\0:1-2"),
+    ]
+    report = await recorder(writer, StandInJoiner({}), js).record([*bad, msg("good")])
+    assert (report.dead, report.written) == (3, 1)
+    reasons = [headers["Codesift-Reason"] for _, _, headers in js.published]
+    assert reasons == [
+        "doc_id: the path '../../etc/passwd' climbs out of its root with '..'",
+        "doc_id: the path '/etc/shadow' is an absolute path; a path relative to its root is expected",
+        "doc_id: the path 'a\\x00' contains a NUL byte",
+    ]
+    assert set(logged(writer)) == {"good"}

@@ -184,3 +184,40 @@ def test_read_log_yields_objects_and_none_for_a_torn_line(tmp_path):
     first = event("e1", "c.py:1-9", 5, 10.0)
     path.write_text(json.dumps(first) + "\n\n" + '{"event_id": "e2", "que')
     assert list(read_log(path)) == [first, None]
+
+
+GARBAGE = [
+    b"\xff\xfe\x00binary\x00junk",  # not UTF-8
+    b"[" * 100_000,  # nested too deep for any JSON decoder
+    b'{"event_id": ' + b"9" * 5000 + b"}",  # a huge number where a string belongs
+    b"x" * 3_000_000,  # one line longer than MAX_LINE_BYTES
+    b"[1, 2, 3]",
+    b'"an event"',
+    b"42",
+    b"null",
+    b'{"event_id": "e9", "query": "q", "doc_id": "a.py:1-9", "rating": 99999999999999999999, '
+    b'"source": "click", "timestamp": 1.0}',
+    b'{"event_id": "e7", "query": "q", "doc_id": "a.py:1-9", "rating": 5, "source": "click", '
+    b'"timestamp": NaN}',
+]
+
+
+def test_a_log_full_of_garbage_is_mined_line_by_line_and_the_garbage_counted(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    good = event("e1", "c.py:1-9", 5, 10.0)
+    path.write_bytes(b"\n".join([*GARBAGE, json.dumps(good).encode(), b'{"torn": ']))
+    lines = list(read_log(path))
+    assert len(lines) == len(GARBAGE) + 2 and lines[-2] == good
+    triplets, stats = mine_logs(lines, Texts())
+    assert triplets == [triplet("c.py:1-9", ["a.py:1-9", "b.py:1-9"], ["e1"])]
+    assert stats.read == len(GARBAGE) + 2
+    assert stats.skipped == {"malformed": len(GARBAGE) + 1}  # and the torn last line
+
+
+def test_an_oversized_line_is_skipped_without_losing_the_next(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    first, second = event("e1", "c.py:1-9", 5, 10.0), event("e2", "d.py:1-9", 5, 11.0)
+    path.write_bytes(
+        json.dumps(first).encode() + b"\n" + b"y" * 5000 + b"\n" + json.dumps(second).encode() + b"\n"
+    )
+    assert list(read_log(path, max_line_bytes=4096)) == [first, None, second]

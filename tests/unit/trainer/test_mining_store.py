@@ -91,3 +91,15 @@ def test_write_split(tmp_path):
     write_split(path, {"salt": "codesift", "eval": []})
     assert json.loads(path.read_text()) == {"salt": "codesift", "eval": []}
     assert sorted(p.name for p in path.parent.iterdir()) == ["split.json"]
+
+
+def test_garbage_lines_are_skipped_counted_and_dropped_at_the_next_write(tmp_path):
+    path = tmp_path / "triplets.jsonl"
+    store_triplets(path, [LOGS])
+    garbage = [b"[" * 100_000, b"\xff\xfe binary", b"[1, 2]", b'{"query": 5}', b"null", b'"text"', b"{}"]
+    with path.open("ab") as handle:
+        handle.write(b"\n".join(garbage) + b"\n")
+    assert load_triplets(path) == [LOGS]
+    report = store_triplets(path, [GOLDEN])
+    assert report.repaired == len(garbage)
+    assert load_triplets(path) == [LOGS, GOLDEN] and len(path.read_bytes().splitlines()) == 2
