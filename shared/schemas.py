@@ -13,6 +13,7 @@ import msgspec
 Query = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 TopK = Annotated[int, msgspec.Meta(ge=1, le=100)]
 RepoName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")]
+JobId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 # ---------------------------------------------------------------- search (request/reply)
@@ -113,7 +114,7 @@ class ReplicaInfo(msgspec.Struct):
 
 
 class Command(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
-    job_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    job_id: JobId
 
 
 class IndexCommand(Command, tag="index"):
@@ -135,7 +136,7 @@ class TrainCommand(Command, tag="train"):
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
     max_length: Annotated[int, msgspec.Meta(ge=32, le=512)] | None = None  # None: from the chunks' lengths
     time_budget_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 600.0
-    seed: int = 0
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)] = 0  # what the trainer's seeding takes
 
 
 class EvaluateCommand(Command, tag="evaluate"):

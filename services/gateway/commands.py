@@ -15,7 +15,7 @@ from services.gateway.errors import InvalidParameter
 from shared.artifacts import ModelPathError, resolve_model_path
 from shared.jobs import new_job_id
 from shared.schemas import Command
-from shared.validation import problem_from
+from shared.validation import problem_from, version_problem, whole_numbers
 
 C = TypeVar("C", bound=Command)
 
@@ -33,7 +33,7 @@ def read_options(body: bytes) -> dict[str, Any]:
     for gateway_only in ("job_id", "type"):
         if gateway_only in options:
             raise InvalidParameter(gateway_only, "is set by the gateway")
-    return options
+    return dict(whole_numbers(options))  # type: ignore[call-overload]
 
 
 def build_command(kind: type[C], options: dict[str, Any]) -> C:
@@ -50,6 +50,9 @@ def model_version(models_dir: Path, field: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidParameter(field, "expected a model version or a path inside the models directory")
     try:
-        return resolve_model_path(models_dir, value).name
+        version = resolve_model_path(models_dir, value).name
     except ModelPathError as exc:
         raise InvalidParameter(field, str(exc).removeprefix(f"{ModelPathError.field}: ")) from None
+    if (problem := version_problem(version)) is not None:
+        raise InvalidParameter(field, problem)
+    return version

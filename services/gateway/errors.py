@@ -93,4 +93,6 @@ def error_response(request: Request, exc: Exception) -> Response[ErrorBody]:
     """Litestar exception handler, registered for every exception; counts failed searches and feedback."""
     body = error_body(exc)
     count_failure(request, body.status_code)
-    return Response(body, status_code=body.status_code)
+    # Litestar's own headers stay: `Allow` on a 405 (RFC 9110), `Retry-After`, ...
+    headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else None
+    return Response(body, status_code=body.status_code, headers=headers)

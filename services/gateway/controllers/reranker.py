@@ -6,22 +6,26 @@ GET /api/reranker/jobs/{job_id}. Mine and train are refused with 409 while a tra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 
+from services.gateway.command_bodies import options_operation
 from services.gateway.commands import build_command, model_version, read_options
 from services.gateway.errors import ErrorBody, InvalidParameter
 from services.gateway.jobs_client import JobsClient
+from services.gateway.limits import limits
 from services.gateway.model_catalog import ModelList, RerankerInfo, catalog, production_info
 from services.gateway.models_client import ModelsClient
 from services.gateway.search_client import SearchClient
 from shared.schemas import (
     Command,
     EvaluateCommand,
+    JobId,
     JobProgress,
     MineCommand,
     PromoteCommand,
@@ -54,6 +58,10 @@ async def _submit(jobs_client: JobsClient, command: Command) -> JobAccepted:
     return JobAccepted(command.job_id, command_kind(command), queued.state, queued.message)
 
 
+# `model_path`: the original API's name of `model`; give one of them, not both.
+EVALUATE_EXTRA = {"model_path": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
+EVALUATE_RULES = {"not": {"required": ["model", "model_path"]}}
+
 _ERRORS = {
     400: ResponseSpec(ErrorBody, description="An option is invalid; `field` names it."),
     503: ResponseSpec(ErrorBody, description="The bus is down: nothing was stored."),
@@ -73,6 +81,7 @@ class RerankerController(Controller):
     @post(
         "/mine",
         operation_id="rerankerMine",
+        operation_class=options_operation(MineCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         responses=_TRAINER_ERRORS,
@@ -85,6 +94,7 @@ class RerankerController(Controller):
     @post(
         "/train",
         operation_id="rerankerTrain",
+        operation_class=options_operation(TrainCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         responses=_TRAINER_ERRORS,
@@ -98,6 +108,7 @@ class RerankerController(Controller):
     @post(
         "/evaluate",
         operation_id="rerankerEvaluate",
+        operation_class=options_operation(EvaluateCommand, EVALUATE_EXTRA, **EVALUATE_RULES),
         status_code=202,
         request_max_body_size=MAX_BODY,
         responses=_ERRORS,
@@ -121,6 +132,7 @@ class RerankerController(Controller):
     @post(
         "/promote",
         operation_id="rerankerPromote",
+        operation_class=options_operation(PromoteCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         responses=_ERRORS,
@@ -138,6 +150,7 @@ class RerankerController(Controller):
     @post(
         "/rollback",
         operation_id="rerankerRollback",
+        operation_class=options_operation(RollbackCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         responses=_ERRORS,
@@ -152,7 +165,11 @@ class RerankerController(Controller):
         operation_id="rerankerJob",
         responses={404: ResponseSpec(ErrorBody, description="No job has this id.")},
     )
-    async def job(self, job_id: str, jobs_client: JobsClient) -> JobProgress:
+    async def job(
+        self,
+        jobs_client: JobsClient,
+        job_id: Annotated[str, Parameter(description="The id a command answered with.", **limits(JobId))],
+    ) -> JobProgress:
         """One job's latest state (queued, running with its progress, succeeded or failed)."""
         state = await jobs_client.job(job_id)
         if state is None:
