@@ -257,6 +257,7 @@ Source = Annotated[
 ]  # click | thumbs_up | thumbs_down | note | ...
 DocId = Annotated[str, msgspec.Meta(max_length=1000)]  # "path:start-end"; empty only for a note
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
+EpochSeconds = Annotated[float, msgspec.Meta(gt=0, lt=10_000_000_000)]  # until the year 2286
 
 
 class FeedbackEvent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -271,7 +272,7 @@ class FeedbackEvent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     doc_id: DocId
     rating: Rating
     source: Source
-    timestamp: datetime.datetime | float
+    timestamp: datetime.datetime | EpochSeconds
     query_id: QueryId | None = None
     position: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     repo: RepoName | None = None
@@ -288,8 +289,6 @@ def feedback_problem(event: FeedbackEvent) -> Problem | None:
             return Problem("note", "a note event needs the text of the note")
     elif not event.doc_id:
         return Problem("doc_id", "must name the result (path:start-end); only a note may leave it empty")
-    if isinstance(event.timestamp, float) and not 0 < event.timestamp < 10_000_000_000:
-        return Problem("timestamp", "seconds since the epoch out of range")
     return None
 
 

@@ -20,7 +20,6 @@ DATA_DEPENDENT: dict[str, dict[str, str]] = {
     "POST /api/telemetry/event": {
         "doc_id": "only a note may leave doc_id empty",
         "note": "a note event needs the text of the note",
-        "timestamp": "seconds since the epoch out of range",
     },
     "POST /api/reranker/evaluate": {
         "model": "must name a trained model inside the models directory",
