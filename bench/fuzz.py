@@ -147,7 +147,7 @@ def report(run: Run, elapsed: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=80, help="cases per operation (half negative)")
+    parser.add_argument("--cases", type=int, default=160, help="cases per operation (half negative)")
     parser.add_argument("--stateful", type=int, default=30, help="stateful scenarios (0: none)")
     parser.add_argument("--url", help="a running stack's gateway (default: start a throwaway one)")
     parser.add_argument("--data-dir", type=Path, help="with --url: its data directory (admin token)")

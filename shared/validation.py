@@ -14,6 +14,8 @@ T = TypeVar("T")
 # NATS keys take these characters only (cross-encoder-codesift-20261125-120000).
 MODEL_VERSION = re.compile(r"^[A-Za-z0-9_=.-]{1,200}$")
 _PATH = re.compile(r" - at `\$\.?([^`]*)`")
+MAX_FIELD = 200  # characters of a field's name (its path) in a Problem
+MAX_MESSAGE = 300  # characters of a Problem's message, the refused value quoted in it
 
 
 def problem_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> Problem:
@@ -25,7 +27,12 @@ def problem_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> Problem:
         missing = re.search(r"missing required field `([^`]+)`", text)
         unknown = re.search(r"unknown field `([^`]+)`", text)
         field = (missing or unknown).group(1) if (missing or unknown) else "body"
-    return Problem(field=field, message=_PATH.sub("", text))
+    return Problem(field=_cut(field, MAX_FIELD), message=_cut(_PATH.sub("", text), MAX_MESSAGE))
+
+
+def _cut(text: str, limit: int) -> str:
+    """msgspec quotes the value it refused: a 200 KB field must not become a 200 KB reason."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def version_problem(version: str) -> str | None:

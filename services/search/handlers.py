@@ -84,19 +84,23 @@ async def on_ping(msg: NatsMessage, replica: Replica = Context("replica")) -> by
     return encoder.encode(replica.info())
 
 
-@replica_router.subscriber(subjects.INDEX_UPDATED)
+# Broadcasts are stored in EVENTS too, so their publishers wait for JetStream's ack on a reply
+# subject: a replica must not answer there (no_reply; FastStream would send an empty reply, which
+# the publisher can read first, as the ack, and fail on).
+@replica_router.subscriber(subjects.INDEX_UPDATED, no_reply=True)
 async def on_index_updated(msg: NatsMessage, replica: Replica = Context("replica"), js=Context("js")) -> None:
     if (event := broadcast(msg.body, IndexUpdated)) is not None:
         await load_index(replica, js, event)
 
 
-@replica_router.subscriber(subjects.MODEL_UPDATED)  # every replica, no queue group
+@replica_router.subscriber(subjects.MODEL_UPDATED, no_reply=True)  # every replica, no queue group
 async def on_model_updated(msg: NatsMessage, loader: RerankerLoader = Context("reranker_loader")) -> None:
     if (event := broadcast(msg.body, ModelUpdated)) is not None:
         await loader.updated(event.version, event.sha256)
 
 
-@replica_router.subscriber(subjects.MODEL_TRAINED)  # every replica: get ready before a promotion
+# every replica: get ready before a promotion
+@replica_router.subscriber(subjects.MODEL_TRAINED, no_reply=True)
 async def on_model_trained(msg: NatsMessage, loader: RerankerLoader = Context("reranker_loader")) -> None:
     if (event := broadcast(msg.body, ModelTrained)) is not None:
         await loader.prepare(event.version, event.sha256)

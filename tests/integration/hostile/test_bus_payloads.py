@@ -13,12 +13,15 @@ services `codesift up` runs. Then:
 - requests: every bad search, candidates or documents request is answered with an error naming
   the field; ping and logs answer whatever the body;
 - afterwards no consumer has anything pending or unacknowledged, and no service has restarted.
+
+    HOSTILE_PER_SUBJECT=100 PYTHONPATH=$PWD .venv/bin/pytest tests/integration/hostile/test_bus_payloads.py
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -62,15 +65,22 @@ from shared.schemas import (
 )
 from shared.settings import Settings
 from shared.validation import decode
-from tests.hostile_payloads import examples, hostile, valid
+from tests.hostile_payloads import examples, hostile, huge_field, valid
 from tests.integration.hostile.stack_setup import FIXTURE_REPO, REPO_NAME
 from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.slow
 
-PER_SUBJECT = 12  # hostile payloads on each subject
+# hostile payloads drawn for each subject (12 in make test; HOSTILE_PER_SUBJECT=100 for a longer run)
+PER_SUBJECT = int(os.environ.get("HOSTILE_PER_SUBJECT", "12"))
 SETTLE_S = 90.0  # how long a service may take to step over them and run the valid message
 NO_SUCH_MODEL = "cross-encoder-hostile-20000101-000000"
+
+
+def corpus(kind: type, n: int) -> list[bytes]:
+    """`n` hostile payloads, and always a few with a 200 KB field: a refused value quoted whole in a
+    reason or a log line once stalled a service (the supervisor stopped reading its output)."""
+    return examples(hostile(kind), n) + examples(huge_field(kind), 3)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +198,7 @@ def command_reason(payload: bytes, kind: type[Command]) -> str | None:
 def test_hostile_commands_are_dead_lettered_with_their_reason(
     stack: Stack, service_pids, subject: str, kind: type[Command], durable: str, probe
 ):
-    payloads = [p for p in examples(hostile(kind), PER_SUBJECT) if command_reason(p, kind) is not None]
+    payloads = [p for p in corpus(kind, PER_SUBJECT) if command_reason(p, kind) is not None]
     assert len(payloads) >= PER_SUBJECT // 2
 
     async def scenario(nc: Client, js: JetStreamContext) -> None:
@@ -347,7 +357,7 @@ def test_hostile_requests_are_answered_with_the_field(
     stack: Stack, service_pids, subject, kind, reply_kind, good
 ):
     decoder = msgspec.json.Decoder(kind)
-    payloads = [p for p in examples(hostile(kind), PER_SUBJECT * 2) if decode(decoder, p)[1] is not None]
+    payloads = [p for p in corpus(kind, PER_SUBJECT * 2) if decode(decoder, p)[1] is not None]
     assert len(payloads) >= PER_SUBJECT
 
     async def scenario(nc: Client, js: JetStreamContext) -> None:
