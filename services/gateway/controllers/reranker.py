@@ -11,12 +11,13 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from services.gateway.command_bodies import options_operation
 from services.gateway.commands import build_command, model_version, read_options
-from services.gateway.errors import ErrorBody, InvalidParameter
+from services.gateway.errors import ErrorBody, InvalidParameter, TooLarge
 from services.gateway.jobs_client import JobsClient
 from services.gateway.limits import limits
 from services.gateway.model_catalog import ModelList, RerankerInfo, catalog, production_info
@@ -53,6 +54,13 @@ class JobsStatus(msgspec.Struct):
     jobs: list[JobProgress]
 
 
+async def _body(request: Request) -> bytes:
+    try:
+        return await request.body()
+    except RequestEntityTooLarge:
+        raise TooLarge(f"the body is over {MAX_BODY} bytes; a command's options are a few hundred") from None
+
+
 async def _submit(jobs_client: JobsClient, command: Command) -> JobAccepted:
     queued = await jobs_client.submit(command)
     return JobAccepted(command.job_id, command_kind(command), queued.state, queued.message)
@@ -64,6 +72,7 @@ EVALUATE_RULES = {"not": {"required": ["model", "model_path"]}}
 
 _ERRORS = {
     400: ResponseSpec(ErrorBody, description="An option is invalid; `field` names it."),
+    413: ResponseSpec(ErrorBody, description=f"The body is over {MAX_BODY} bytes."),
     503: ResponseSpec(ErrorBody, description="The bus is down: nothing was stored."),
 }
 _TRAINER_ERRORS = {
@@ -88,7 +97,7 @@ class RerankerController(Controller):
     )
     async def mine(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Mine training triplets (optional body: {"source": "logs|golden|bootstrap|all", "golden": path})."""
-        command = build_command(MineCommand, read_options(await request.body()))
+        command = build_command(MineCommand, read_options(await _body(request)))
         return await _submit(jobs_client, command)
 
     @post(
@@ -102,7 +111,7 @@ class RerankerController(Controller):
     async def train(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Fine-tune the reranker (body, optional: epochs, lr, loss, min_triplets, batch_size,
         max_length, time_budget_s, seed)."""
-        command = build_command(TrainCommand, read_options(await request.body()))
+        command = build_command(TrainCommand, read_options(await _body(request)))
         return await _submit(jobs_client, command)
 
     @post(
@@ -119,7 +128,7 @@ class RerankerController(Controller):
         """Evaluate a model on the golden questions against no reranker and production (optional
         body: {"model_path": version or path inside the models directory (or "model"), "golden":
         path on the evaluator's machine, "split": "eval|all"}; no model: the newest trained)."""
-        options = read_options(await request.body())
+        options = read_options(await _body(request))
         if "model_path" in options and "model" in options:
             raise InvalidParameter("model", "give model_path or model, not both")
         field = "model_path" if "model_path" in options else "model"
@@ -142,7 +151,7 @@ class RerankerController(Controller):
     ) -> JobAccepted:
         """Promote a model to production if every gate passes (body: {"model": version or path
         inside the models directory, "force": skip the gates, "min_triplets": gate override})."""
-        options = read_options(await request.body())
+        options = read_options(await _body(request))
         if "model" in options:
             options["model"] = model_version(models_client.models_dir, "model", options["model"])
         return await _submit(jobs_client, build_command(PromoteCommand, options))
@@ -157,7 +166,7 @@ class RerankerController(Controller):
     )
     async def rollback(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Return to the previous production model (or to no reranker when there is none)."""
-        command = build_command(RollbackCommand, read_options(await request.body()))
+        command = build_command(RollbackCommand, read_options(await _body(request)))
         return await _submit(jobs_client, command)
 
     @get(
