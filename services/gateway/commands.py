@@ -33,7 +33,9 @@ def read_options(body: bytes) -> dict[str, Any]:
     for gateway_only in ("job_id", "type"):
         if gateway_only in options:
             raise InvalidParameter(gateway_only, "is set by the gateway")
-    return dict(whole_numbers(options))  # type: ignore[call-overload]
+    normalized = whole_numbers(options)  # `5.0` for a documented integer is the integer 5
+    assert isinstance(normalized, dict)
+    return normalized
 
 
 def build_command(kind: type[C], options: dict[str, Any]) -> C:
