@@ -239,10 +239,19 @@ class Supervisor:
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def pump(self, svc: Service) -> None:
+        """Print a service's output, prefixed; an overlong line is skipped, never the end of reading
+        (a service whose pipe nobody reads blocks on its next log line)."""
         assert svc.process and svc.process.stdout
         width = max(len(s.name) for s in self.services)
         prefix = f"{svc.name:<{width}} | "
-        async for raw in svc.process.stdout:
+        while True:
+            try:
+                raw = await svc.process.stdout.readline()
+            except ValueError:  # a line over the pipe's 64 KiB limit: asyncio dropped it
+                print(prefix + "(a line over 64 KiB, not shown)", flush=True)
+                continue
+            if not raw:
+                return
             line = raw.decode(errors="replace").rstrip()
             if svc.name == "nats" and (("[INF]" in line and "Server is ready" not in line) or PLAIN in line):
                 continue  # nats-server's start-up banner; warnings and errors still show

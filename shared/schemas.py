@@ -19,6 +19,7 @@ TopK = Annotated[int, msgspec.Meta(ge=1, le=100)]
 RepoName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\.*[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 ]
+JobId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 # ---------------------------------------------------------------- search (request/reply)
@@ -119,7 +120,7 @@ class ReplicaInfo(msgspec.Struct):
 
 
 class Command(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
-    job_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    job_id: JobId
 
 
 class IndexCommand(Command, tag="index"):
@@ -141,7 +142,7 @@ class TrainCommand(Command, tag="train"):
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
     max_length: Annotated[int, msgspec.Meta(ge=32, le=512)] | None = None  # None: from the chunks' lengths
     time_budget_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 600.0
-    seed: int = 0
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)] = 0  # what the trainer's seeding takes
 
 
 class EvaluateCommand(Command, tag="evaluate"):
@@ -262,6 +263,7 @@ Source = Annotated[
 ]  # click | thumbs_up | thumbs_down | note | ...
 DocId = Annotated[str, msgspec.Meta(max_length=1000)]  # "path:start-end"; empty only for a note
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
+EpochSeconds = Annotated[float, msgspec.Meta(gt=0, lt=10_000_000_000)]  # until the year 2286
 
 
 class FeedbackEvent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -276,7 +278,7 @@ class FeedbackEvent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     doc_id: DocId
     rating: Rating
     source: Source
-    timestamp: datetime.datetime | float
+    timestamp: datetime.datetime | EpochSeconds
     query_id: QueryId | None = None
     position: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     repo: RepoName | None = None
@@ -297,8 +299,6 @@ def feedback_problem(event: FeedbackEvent) -> Problem | None:
             return Problem("note", "a note event needs the text of the note")
     elif not event.doc_id:
         return Problem("doc_id", "must name the result (path:start-end); only a note may leave it empty")
-    if isinstance(event.timestamp, float) and not 0 < event.timestamp < 10_000_000_000:
-        return Problem("timestamp", "seconds since the epoch out of range")
     return None
 
 

@@ -15,6 +15,7 @@ CMD_PROMOTE = "codesift.cmd.promote"
 CMD_ROLLBACK = "codesift.cmd.rollback"
 TRAINER_LOGS = "codesift.trainer.logs"  # request/reply: the last lines of the trainer's job output
 CMD_ALL = "codesift.cmd.>"
+CMD_DEAD_LETTER = "codesift.cmd.dead"  # refused commands, with a Codesift-Reason header (in COMMANDS)
 
 INDEX_UPDATED = "codesift.index.updated"  # broadcast: every replica loads the new snapshot
 

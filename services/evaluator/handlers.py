@@ -15,6 +15,7 @@ from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsMessage,
 
 from services.evaluator.pipeline import Evaluator, trained_job_id
 from shared import subjects
+from shared.dead_letters import dead_letter_command
 from shared.jobs import job_state, kept_alive
 from shared.schemas import JOB_STATES_FINAL, EvaluateCommand, ModelTrained, command_decoder, event_decoder
 from shared.validation import decode
@@ -22,7 +23,6 @@ from shared.validation import decode
 log = logging.getLogger("codesift.evaluator")
 router = NatsRouter()
 HEARTBEAT_S = 10.0
-DEAD_LETTER = f"{subjects.CMD_PREFIX}.dead"
 COMMANDS_DURABLE = "evaluator-evaluate"
 TRAINED_DURABLE = "evaluator-trained"
 
@@ -40,7 +40,7 @@ async def on_evaluate(msg: NatsMessage, evaluator: Evaluator = Context("evaluato
     if problem is not None or not isinstance(command, EvaluateCommand):
         reason = f"{problem.field}: {problem.message}" if problem else "not an evaluate command"
         log.error("rejected command: %s", reason)
-        await evaluator.nc.publish(DEAD_LETTER, msg.body, headers={"Codesift-Reason": reason})
+        await dead_letter_command(evaluator.nc, msg.body, reason)
         await msg.reject()
         return
     if not await _ended(evaluator, command.job_id):

@@ -16,7 +16,7 @@ from shared.artifacts import ModelPathError, resolve_model_path
 from shared.jobs import new_job_id
 from shared.paths import user_path_problem
 from shared.schemas import Command, newline_problem
-from shared.validation import problem_from
+from shared.validation import problem_from, version_problem, whole_numbers
 
 C = TypeVar("C", bound=Command)
 
@@ -36,7 +36,9 @@ def read_options(body: bytes) -> dict[str, Any]:
     for gateway_only in ("job_id", "type"):
         if gateway_only in options:
             raise InvalidParameter(gateway_only, "is set by the gateway")
-    return options
+    normalized = whole_numbers(options)  # `5.0` for a documented integer is the integer 5
+    assert isinstance(normalized, dict)
+    return normalized
 
 
 def build_command(kind: type[C], options: dict[str, Any]) -> C:
@@ -59,6 +61,9 @@ def model_version(models_dir: Path, field: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidParameter(field, "expected a model version or a path inside the models directory")
     try:
-        return resolve_model_path(models_dir, value).name
+        version = resolve_model_path(models_dir, value).name
     except ModelPathError as exc:
         raise InvalidParameter(field, str(exc).removeprefix(f"{ModelPathError.field}: ")) from None
+    if (problem := version_problem(version)) is not None:
+        raise InvalidParameter(field, problem)
+    return version

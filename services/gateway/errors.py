@@ -115,5 +115,6 @@ def error_response(request: Request, exc: Exception) -> Response[ErrorBody]:
     """Litestar exception handler, registered for every exception; counts failed searches and feedback."""
     body = error_body(exc)
     count_failure(request, body.status_code)
-    headers = exc.headers if isinstance(exc, GatewayError | HTTPException) else None
+    # Litestar's own headers stay: `Allow` on a 405 (RFC 9110), `Retry-After`, `WWW-Authenticate` ...
+    headers = exc.headers if isinstance(exc, GatewayError | HTTPException) and exc.headers else None
     return Response(body, status_code=body.status_code, headers=headers)

@@ -7,8 +7,8 @@ import datetime
 import msgspec
 
 from services.gateway.errors import InvalidParameter
-from shared.schemas import FeedbackEvent, feedback_decoder, feedback_problem
-from shared.validation import problem_from
+from shared.schemas import FeedbackEvent, feedback_problem
+from shared.validation import problem_from, whole_numbers
 
 # The longest valid event is ~21 KB of UTF-8 (query and note of 2,000 four-byte characters each,
 # a 1,000-character doc id): the limit leaves room for that and refuses anything much bigger.
@@ -18,8 +18,8 @@ MAX_USER_AGENT = 512  # characters kept of a User-Agent header, when storing it 
 
 def read_event(body: bytes) -> FeedbackEvent:
     """Decode and check one event; raise InvalidParameter naming the field (`body` when none is)."""
-    try:
-        event = feedback_decoder.decode(body)
+    try:  # decoded, whole numbers made ints (`"rating": 5.0` is a JSON Schema integer), then checked
+        event = msgspec.convert(whole_numbers(msgspec.json.decode(body)), FeedbackEvent)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         problem = problem_from(exc)
         raise InvalidParameter(problem.field, problem.message) from None

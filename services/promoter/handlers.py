@@ -11,6 +11,7 @@ from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, Pu
 from services.promoter.commands import run_command
 from services.promoter.promotion import Promoter
 from shared import subjects
+from shared.dead_letters import dead_letter_command
 from shared.jobs import job_state
 from shared.schemas import JOB_STATES_FINAL, ModelEvaluated, command_decoder, command_kind, event_decoder
 from shared.validation import decode
@@ -65,9 +66,7 @@ async def _run(msg: NatsMessage, promoter: Promoter) -> None:
     if problem is not None or command_kind(command) != expected:
         reason = f"{problem.field}: {problem.message}" if problem else f"not a {expected} command"
         log.error("rejected command: %s", reason)
-        await promoter.nc.publish(
-            f"{subjects.CMD_PREFIX}.dead", msg.body, headers={"Codesift-Reason": reason}
-        )
+        await dead_letter_command(promoter.nc, msg.body, reason)
         await msg.reject()
         return
     state = await job_state(promoter.js, command.job_id)

@@ -34,6 +34,7 @@ from shared import subjects
 from shared.artifacts import ModelPathError, resolve_model_path
 from shared.registry import read_model_pointer_revision
 from shared.schemas import ModelEvaluated, ModelPointer, ModelUpdated, PromotionDecision, encoder
+from shared.validation import version_problem
 
 KEEP_PREVIOUS = 10  # production versions remembered for rollback
 log = logging.getLogger("codesift.promoter")
@@ -42,9 +43,12 @@ log = logging.getLogger("codesift.promoter")
 def model_version(models_dir: Path, model: str) -> str:
     """The version a promote command names: a version, or a model directory inside `models_dir`."""
     try:
-        return resolve_model_path(models_dir, model.strip()).name
+        version = resolve_model_path(models_dir, model.strip()).name
     except ModelPathError as exc:
         raise PromotionError(str(exc)) from None
+    if (problem := version_problem(version)) is not None:
+        raise PromotionError(f"model: {problem}")
+    return version
 
 
 class Promoter:

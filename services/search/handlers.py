@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TypeVar
 
 from faststream import Context
 from faststream.middlewares import AckPolicy
@@ -16,6 +17,7 @@ from services.search.model_loader import RerankerLoader
 from services.search.replica import Replica
 from services.search.snapshots import fetch_snapshot
 from shared import subjects
+from shared.dead_letters import dead_letter_command
 from shared.jobs import kept_alive
 from shared.schemas import (
     Impression,
@@ -31,6 +33,7 @@ from shared.validation import decode
 
 log = logging.getLogger("codesift.search")
 
+E = TypeVar("E", IndexUpdated, ModelUpdated, ModelTrained)
 replica_router = NatsRouter()
 indexer_router = NatsRouter()
 
@@ -81,25 +84,36 @@ async def on_ping(msg: NatsMessage, replica: Replica = Context("replica")) -> by
     return encoder.encode(replica.info())
 
 
-@replica_router.subscriber(subjects.INDEX_UPDATED)
+# Broadcasts are stored in EVENTS too, so their publishers wait for JetStream's ack on a reply
+# subject: a replica must not answer there (no_reply; FastStream would send an empty reply, which
+# the publisher can read first, as the ack, and fail on).
+@replica_router.subscriber(subjects.INDEX_UPDATED, no_reply=True)
 async def on_index_updated(msg: NatsMessage, replica: Replica = Context("replica"), js=Context("js")) -> None:
-    event = event_decoder.decode(msg.body)
-    if isinstance(event, IndexUpdated):
+    if (event := broadcast(msg.body, IndexUpdated)) is not None:
         await load_index(replica, js, event)
 
 
-@replica_router.subscriber(subjects.MODEL_UPDATED)  # every replica, no queue group
+@replica_router.subscriber(subjects.MODEL_UPDATED, no_reply=True)  # every replica, no queue group
 async def on_model_updated(msg: NatsMessage, loader: RerankerLoader = Context("reranker_loader")) -> None:
-    event = event_decoder.decode(msg.body)
-    if isinstance(event, ModelUpdated):
+    if (event := broadcast(msg.body, ModelUpdated)) is not None:
         await loader.updated(event.version, event.sha256)
 
 
-@replica_router.subscriber(subjects.MODEL_TRAINED)  # every replica: get ready before a promotion
+# every replica: get ready before a promotion
+@replica_router.subscriber(subjects.MODEL_TRAINED, no_reply=True)
 async def on_model_trained(msg: NatsMessage, loader: RerankerLoader = Context("reranker_loader")) -> None:
-    event = event_decoder.decode(msg.body)
-    if isinstance(event, ModelTrained):
+    if (event := broadcast(msg.body, ModelTrained)) is not None:
         await loader.prepare(event.version, event.sha256)
+
+
+def broadcast(body: bytes, kind: type[E]) -> E | None:
+    """The broadcast event of `kind` in `body`; anything else is ignored with one log line."""
+    event, problem = decode(event_decoder, body)
+    if isinstance(event, kind):
+        return event
+    why = f"{problem.field}: {problem.message}" if problem else f"a {type(event).__name__}"
+    log.warning("ignored a malformed %s broadcast (%s)", kind.__name__, why)
+    return None
 
 
 async def load_index(replica: Replica, js, pointer: IndexUpdated) -> None:
@@ -127,7 +141,7 @@ async def on_index_command(
     if problem is not None or not isinstance(command, IndexCommand):
         reason = f"{problem.field}: {problem.message}" if problem else "not an index command"
         log.error("rejected index command: %s", reason)
-        await nc.publish(f"{subjects.CMD_PREFIX}.dead", msg.body, headers={"Codesift-Reason": reason})
+        await dead_letter_command(nc, msg.body, reason)
         await msg.reject()
         return
     async with kept_alive(msg, HEARTBEAT_S):

@@ -6,17 +6,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared import subjects
+from shared.dead_letters import REASON, header_value
 
-REASON = "Codesift-Reason"
+__all__ = ["REASON", "header_value", "send_to_dead_letters"]
 ORIGINAL_SUBJECT = "Codesift-Subject"
 ORIGINAL_SEQUENCE = "Codesift-Sequence"
-MAX_REASON = 500
-
-
-def header_value(text: str) -> str:
-    """One line of printable text that fits in a NATS header."""
-    flat = " ".join(text.split())
-    return "".join(c if c.isprintable() else "?" for c in flat)[:MAX_REASON]
 
 
 async def send_to_dead_letters(js: JetStreamContext, msg: Msg, reason: str) -> None:

@@ -12,6 +12,7 @@ from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, Pu
 from services.trainer import jobs
 from services.trainer.pipeline import Trainer
 from shared import subjects
+from shared.dead_letters import dead_letter_command
 from shared.jobs import JobReporter, job_state, kept_alive
 from shared.schemas import MineCommand, TrainCommand, command_decoder, command_kind
 from shared.validation import decode
@@ -47,7 +48,7 @@ async def _run(msg: NatsMessage, trainer: Trainer, kind: type) -> None:
     if problem is not None or not isinstance(command, kind):
         reason = f"{problem.field}: {problem.message}" if problem else f"not a {kind.__name__}"
         log.error("rejected command: %s", reason)
-        await trainer.nc.publish(f"{subjects.CMD_PREFIX}.dead", msg.body, headers={"Codesift-Reason": reason})
+        await dead_letter_command(trainer.nc, msg.body, reason)
         await msg.reject()
         return
     state = await job_state(trainer.js, command.job_id)

@@ -6,23 +6,28 @@ GET /api/reranker/jobs/{job_id}. Mine and train are refused with 409 while a tra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 
 from services.gateway.auth import ADMIN, READ
+from services.gateway.command_bodies import options_operation
 from services.gateway.commands import build_command, model_version, read_options
-from services.gateway.errors import ErrorBody, InvalidParameter
+from services.gateway.errors import ErrorBody, InvalidParameter, TooLarge
 from services.gateway.jobs_client import JobsClient
+from services.gateway.limits import limits
 from services.gateway.model_catalog import ModelList, RerankerInfo, catalog, production_info
 from services.gateway.models_client import ModelsClient
 from services.gateway.search_client import SearchClient
 from shared.schemas import (
     Command,
     EvaluateCommand,
+    JobId,
     JobProgress,
     MineCommand,
     PromoteCommand,
@@ -50,13 +55,25 @@ class JobsStatus(msgspec.Struct):
     jobs: list[JobProgress]
 
 
+async def _body(request: Request) -> bytes:
+    try:
+        return await request.body()
+    except RequestEntityTooLarge:
+        raise TooLarge(f"the body is over {MAX_BODY} bytes; a command's options are a few hundred") from None
+
+
 async def _submit(jobs_client: JobsClient, command: Command) -> JobAccepted:
     queued = await jobs_client.submit(command)
     return JobAccepted(command.job_id, command_kind(command), queued.state, queued.message)
 
 
+# `model_path`: the original API's name of `model`; give one of them, not both.
+EVALUATE_EXTRA = {"model_path": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
+EVALUATE_RULES = {"not": {"required": ["model", "model_path"]}}
+
 _ERRORS = {
     400: ResponseSpec(ErrorBody, description="An option is invalid; `field` names it."),
+    413: ResponseSpec(ErrorBody, description=f"The body is over {MAX_BODY} bytes."),
     503: ResponseSpec(ErrorBody, description="The bus is down: nothing was stored."),
 }
 _TRAINER_ERRORS = {
@@ -75,6 +92,7 @@ class RerankerController(Controller):
     @post(
         "/mine",
         operation_id="rerankerMine",
+        operation_class=options_operation(MineCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         opt=ADMIN,
@@ -82,12 +100,13 @@ class RerankerController(Controller):
     )
     async def mine(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Mine training triplets (optional body: {"source": "logs|golden|bootstrap|all", "golden": path})."""
-        command = build_command(MineCommand, read_options(await request.body()))
+        command = build_command(MineCommand, read_options(await _body(request)))
         return await _submit(jobs_client, command)
 
     @post(
         "/train",
         operation_id="rerankerTrain",
+        operation_class=options_operation(TrainCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         opt=ADMIN,
@@ -96,12 +115,13 @@ class RerankerController(Controller):
     async def train(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Fine-tune the reranker (body, optional: epochs, lr, loss, min_triplets, batch_size,
         max_length, time_budget_s, seed)."""
-        command = build_command(TrainCommand, read_options(await request.body()))
+        command = build_command(TrainCommand, read_options(await _body(request)))
         return await _submit(jobs_client, command)
 
     @post(
         "/evaluate",
         operation_id="rerankerEvaluate",
+        operation_class=options_operation(EvaluateCommand, EVALUATE_EXTRA, **EVALUATE_RULES),
         status_code=202,
         request_max_body_size=MAX_BODY,
         opt=ADMIN,
@@ -113,7 +133,7 @@ class RerankerController(Controller):
         """Evaluate a model on the golden questions against no reranker and production (optional
         body: {"model_path": version or path inside the models directory (or "model"), "golden":
         path on the evaluator's machine, "split": "eval|all"}; no model: the newest trained)."""
-        options = read_options(await request.body())
+        options = read_options(await _body(request))
         if "model_path" in options and "model" in options:
             raise InvalidParameter("model", "give model_path or model, not both")
         field = "model_path" if "model_path" in options else "model"
@@ -126,6 +146,7 @@ class RerankerController(Controller):
     @post(
         "/promote",
         operation_id="rerankerPromote",
+        operation_class=options_operation(PromoteCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         opt=ADMIN,
@@ -136,7 +157,7 @@ class RerankerController(Controller):
     ) -> JobAccepted:
         """Promote a model to production if every gate passes (body: {"model": version or path
         inside the models directory, "force": skip the gates, "min_triplets": gate override})."""
-        options = read_options(await request.body())
+        options = read_options(await _body(request))
         if "model" in options:
             options["model"] = model_version(models_client.models_dir, "model", options["model"])
         return await _submit(jobs_client, build_command(PromoteCommand, options))
@@ -144,6 +165,7 @@ class RerankerController(Controller):
     @post(
         "/rollback",
         operation_id="rerankerRollback",
+        operation_class=options_operation(RollbackCommand),
         status_code=202,
         request_max_body_size=MAX_BODY,
         opt=ADMIN,
@@ -151,7 +173,7 @@ class RerankerController(Controller):
     )
     async def rollback(self, request: Request, jobs_client: JobsClient) -> JobAccepted:
         """Return to the previous production model (or to no reranker when there is none)."""
-        command = build_command(RollbackCommand, read_options(await request.body()))
+        command = build_command(RollbackCommand, read_options(await _body(request)))
         return await _submit(jobs_client, command)
 
     @get(
@@ -159,7 +181,11 @@ class RerankerController(Controller):
         operation_id="rerankerJob",
         responses={404: ResponseSpec(ErrorBody, description="No job has this id.")},
     )
-    async def job(self, job_id: str, jobs_client: JobsClient) -> JobProgress:
+    async def job(
+        self,
+        jobs_client: JobsClient,
+        job_id: Annotated[str, Parameter(description="The id a command answered with.", **limits(JobId))],
+    ) -> JobProgress:
         """One job's latest state (queued, running with its progress, succeeded or failed)."""
         state = await jobs_client.job(job_id)
         if state is None:

@@ -16,6 +16,8 @@ from services.gateway.limits import limits
 from services.gateway.search_client import SearchClient
 from shared.schemas import Query, RepoName, SearchRequest, SearchResponse, TopK, newline_problem
 
+NOT_BLANK = r"\S"  # JSON Schema patterns match anywhere: at least one character that is not white space
+
 
 class SearchController(Controller):
     """Code search over the indexed repositories."""
@@ -37,7 +39,13 @@ class SearchController(Controller):
         self,
         search_client: SearchClient,
         q: Annotated[
-            str, Parameter(required=True, description="The question or keywords.", **limits(Query))
+            str,
+            Parameter(
+                required=True,
+                description="The question or keywords (not only white space).",
+                schema_extra={"pattern": NOT_BLANK},  # documented; the handler's own check names q
+                **limits(Query),
+            ),
         ] = "",
         k: Annotated[int, Parameter(description="How many results.", **limits(TopK))] = 10,
         repo: Annotated[

@@ -24,6 +24,10 @@ def _body_schema() -> dict[str, Any]:
     schema: dict[str, Any] = components["FeedbackEvent"]
     for gateway_only in ("client_ip", "user_agent"):
         del schema["properties"][gateway_only]
+    # msgspec documents a datetime as a plain string; the gateway takes RFC 3339 date-times only
+    for option in schema["properties"]["timestamp"]["anyOf"]:
+        if option.get("type") == "string":
+            option["format"] = "date-time"
     return schema
 
 
