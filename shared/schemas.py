@@ -130,7 +130,8 @@ class IndexCommand(Command, tag="index"):
 
 class MineCommand(Command, tag="mine"):
     source: Literal["logs", "golden", "bootstrap", "all"] = "all"
-    golden: str | None = None  # path of a golden file on the trainer's machine (default: its setting)
+    # a golden file on the trainer's machine (default: its setting)
+    golden: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     max_bootstrap: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
 
 
@@ -147,7 +148,8 @@ class TrainCommand(Command, tag="train"):
 
 class EvaluateCommand(Command, tag="evaluate"):
     model: str | None = None  # a version or a path inside the models directory; None: the newest trained
-    golden: str | None = None  # golden file on the evaluator's machine (default: its setting)
+    # a golden file on the evaluator's machine (default: its setting)
+    golden: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     split: Literal["eval", "all"] = "eval"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from schemathesis import checks
 
+GOLDEN_RULE = "a file on the worker's machine: no NUL or control character, no '..' in a relative path"
 # operation label -> fields a schema-valid request may still be refused for (400), and why
 DATA_DEPENDENT: dict[str, dict[str, str]] = {
     "GET /api/search": {"repo": "only an indexed repository can be searched"},
@@ -21,7 +22,9 @@ DATA_DEPENDENT: dict[str, dict[str, str]] = {
         "doc_id": "only a note may leave doc_id empty",
         "note": "a note event needs the text of the note",
     },
+    "POST /api/reranker/mine": {"golden": GOLDEN_RULE},
     "POST /api/reranker/evaluate": {
+        "golden": GOLDEN_RULE,
         "model": "must name a trained model inside the models directory",
         "model_path": "must name a trained model inside the models directory",
     },

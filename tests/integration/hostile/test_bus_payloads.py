@@ -98,13 +98,19 @@ def _services(stack: Stack) -> dict[int, str]:
     return {p.pid: " ".join(p.cmdline()[1:4]) for p in children}
 
 
-async def _bus(stack: Stack) -> Client:
-    return await connect(Settings(data_dir=stack.data_dir), "hostile-payloads")
+async def _bus(stack: Stack, kind: str | None) -> Client:
+    """The CLI's connection (how any client with the stack's files connects), or the user of the
+    process kind that may publish the subject under test: the nats-server refuses anyone else."""
+    if kind is None:
+        return await connect(Settings(data_dir=stack.data_dir), "hostile-payloads")
+    return await stack.nats_connect(kind)
 
 
-def run(stack: Stack, scenario: Callable[[Client, JetStreamContext], object]) -> None:
+def run(
+    stack: Stack, scenario: Callable[[Client, JetStreamContext], object], kind: str | None = None
+) -> None:
     async def main() -> None:
-        nc = await _bus(stack)
+        nc = await _bus(stack, kind)
         try:
             await scenario(nc, nc.jetstream())  # type: ignore[misc]
         finally:
@@ -292,6 +298,13 @@ EVENT_SUBJECTS = [
     (subjects.MODEL_UPDATED, ModelUpdated, None),  # replicas only (core subscription)
     (subjects.INDEX_UPDATED, IndexUpdated, None),
 ]
+# who may publish each (codesift/nats_config.py): a buggy or compromised publisher sends these
+PUBLISHER = {
+    subjects.MODEL_TRAINED: "trainer",
+    subjects.MODEL_EVALUATED: "evaluator",
+    subjects.MODEL_UPDATED: "promoter",
+    subjects.INDEX_UPDATED: "indexer",
+}
 
 
 @pytest.mark.parametrize(
@@ -322,9 +335,13 @@ def test_hostile_events_are_stepped_over(stack: Stack, service_pids, subject: st
 
             await until(taken, f"{durable} did not take the valid {kind.__name__} after the hostile ones")
             await nothing_pending(js, "EVENTS", durable)
-        await replicas_still_serve(nc)
+        searcher = await _bus(stack, None)  # the publisher may not search: ask as the CLI
+        try:
+            await replicas_still_serve(searcher)
+        finally:
+            await searcher.close()
 
-    run(stack, scenario)
+    run(stack, scenario, PUBLISHER[subject])
     assert "ignored a malformed" in stack.output() or durable is not None
 
 
