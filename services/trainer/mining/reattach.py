@@ -150,6 +150,7 @@ class Reattacher:
         return {rule: self.counts.get(rule, 0) for rule in RULES}
 
 
+REATTACHED_SOURCES = ("logs", "golden")  # whose triplet texts are their chunks' texts
 TextSource = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str]]  # SearchSource.texts
 
 
@@ -160,12 +161,14 @@ def reattach_triplets(
 
     A triplet whose positive is lost is dropped; a lost negative leaves the triplet. Returns the
     triplets and how many changed (moved, dropped or lost a negative). A triplet without a repo
-    stays as it is.
+    stays as it is, and so does one of a source outside REATTACHED_SOURCES: a bootstrap positive
+    is its chunk with the documentation that became the query cut out (not the chunk's text, so
+    its hash names no chunk), and the next bootstrap mining makes it again from the code.
     """
     triplets = list(triplets)
     labels: dict[int, list[Label]] = {}
     for number, t in enumerate(triplets):
-        if t.repo is None:
+        if t.repo is None or t.source not in REATTACHED_SOURCES:
             continue
         symbols = t.negative_symbols or [""] * len(t.negative_doc_ids)
         labels[number] = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from services.search.chunking import chunk_file
 from services.search.documents import Chunk, SourceFile
 from services.trainer.mining.logs import mine_logs
@@ -244,5 +246,8 @@ def test_stored_triplets_follow_their_chunks_and_one_whose_positive_is_lost_is_d
         ("renew a token", renewed.doc_id, renewed.text, [])  # the validate negative is gone
     ]
     assert moved[0].positive_symbol == "refresh_token" and moved[0].negative_symbols == []
+    # a bootstrap positive is its chunk with the documentation cut out: left for bootstrap mining
+    bootstrap = msgspec.structs.replace(old[0], source="bootstrap")
+    assert reattach_triplets([bootstrap], index.texts, Reattacher(index.chunks)) == ([bootstrap], 0)
     # each distinct label once: refresh_token (edited: its symbol), validate_token (removed)
     assert reattacher.summary() == {"intact": 0, "content_hash": 0, "symbol": 1, "overlap": 0, "lost": 1}
