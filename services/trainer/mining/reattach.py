@@ -7,8 +7,9 @@ from which the hash and fingerprint follow). Against the chunks of the same repo
 current index, a label is, in this order:
 
 1. intact: its doc_id is still there, with the same content hash (or the label has none);
-2. content_hash: a chunk with the same content hash, in the same file first, else the nearest to
-   the old lines, else in another file (a moved or copied file);
+2. content_hash: a chunk with the same content hash: in the same file (the nearest to the old
+   lines), else in another file when the chunk left its own (a moved file: the old path is gone,
+   or no longer holds the label's symbol; the same text elsewhere beside it is a copy);
 3. symbol: a chunk of the same file with the same symbol (the best-overlapping, then the nearest,
    of a symbol split in windows);
 4. overlap: the chunk of the same file whose lines overlap the old ones best, when the estimated
@@ -92,10 +93,11 @@ class Catalog:
         def nearest(chunk: _Chunk) -> tuple[bool, int]:
             return (chunk.record.path != path, abs(chunk.record.start_line - start))
 
-        if label.content_hash and (same := self.by_hash.get(label.content_hash)):
+        in_file = self.by_path.get(path, [])
+        same = self.by_hash.get(label.content_hash, []) if label.content_hash else []
+        if same and (any(c.record.path == path for c in same) or _left(label, in_file)):
             return Placed("content_hash", min(same, key=nearest).record)
         old = sketch(label.fingerprint)
-        in_file = self.by_path.get(path, [])
 
         def overlap(chunk: _Chunk) -> float:
             return similarity(old, chunk.lines)
@@ -108,6 +110,14 @@ class Catalog:
             if overlap(best) >= OVERLAP_MIN:
                 return Placed("overlap", best.record)
         return Placed("lost", None)
+
+
+def _left(label: Label, in_file: list[_Chunk]) -> bool:
+    """Whether the chunk left its file: the file is gone, or holds the label's symbol no more.
+    (The same text elsewhere while the file still holds the symbol is a copy, not the chunk.)"""
+    if not in_file:
+        return True
+    return bool(label.symbol) and all(c.record.symbol != label.symbol for c in in_file)
 
 
 ChunkSource = Callable[[str], Iterable[ChunkRecord]]  # repo -> its current chunks

@@ -89,6 +89,17 @@ def test_a_moved_file_is_found_by_content_hash_and_the_same_path_wins_a_tie():
     both = chunks({"copy/auth.py": AUTH, "auth.py": "import os\n\n\n" + AUTH})
     placed = Catalog(records(both)).place(label(old))
     assert (placed.rule, placed.chunk.path) == ("content_hash", "auth.py")
+    # the chunk edited in its own file, an untouched copy elsewhere: the copy is not the chunk
+    beside = chunks({"copy/auth.py": AUTH, "auth.py": AUTH.replace("3600", "60")})
+    placed = Catalog(records(beside)).place(label(old))
+    assert (placed.rule, placed.chunk.path) == ("symbol", "auth.py")
+    # the function moved to another file that already existed: its old file lacks it now
+    split = AUTH[: AUTH.index("def refresh_token")]
+    moved_out = chunks(
+        {"auth.py": split, "refresh.py": "import time\n\n\n" + AUTH[AUTH.index("def refresh_token") :]}
+    )
+    placed = Catalog(records(moved_out)).place(label(old))
+    assert (placed.rule, placed.chunk.path) == ("content_hash", "refresh.py")
 
 
 def test_a_changed_definition_is_found_by_its_symbol_in_the_same_file():
