@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-FINGERPRINT_LINES = 32
+FINGERPRINT_LINES = 16
 _WIDTH = 8  # hex digits per line hash
 
 
