@@ -40,7 +40,18 @@ async def submit_job(
         return fail(f"{kind} job {command.job_id} failed: {final.message}")
     details = ", ".join(f"{k}: {v}" for k, v in final.result.items() if not isinstance(v, dict | list))
     print(f"{kind} job {command.job_id} succeeded. {final.message}" + (f" ({details})" if details else ""))
+    labels = final.result.get("labels")
+    if isinstance(labels, dict) and labels:
+        print(labels_line(labels))
     return 0
+
+
+def labels_line(labels: dict) -> str:
+    """A mine job's label counts in words: kept, re-attached by each rule, lost."""
+    moved = ", ".join(
+        f"{rule.replace('_', ' ')} {labels.get(rule, 0)}" for rule in ("content_hash", "symbol", "overlap")
+    )
+    return f"labels: {labels.get('intact', 0)} intact; re-attached by {moved}; {labels.get('lost', 0)} lost"
 
 
 def build(kind: type, **fields: object) -> MineCommand | TrainCommand:

@@ -345,6 +345,10 @@ class ShownResult(msgspec.Struct):
     repo: str
     path: str
     score: float
+    # what finds the chunk again after an edit moves it (shared.fingerprints); "" from older replicas
+    content_hash: str = ""
+    symbol: str = ""  # qualified name ("Class.method", "Title / Section"); "" for a window
+    fingerprint: str = ""
 
 
 class Impression(msgspec.Struct):
@@ -374,6 +378,9 @@ class Triplet(msgspec.Struct, omit_defaults=True):
     """One training group: a query, a chunk that answers it, chunks that do not (DESIGN.md format).
 
     source: logs | golden | bootstrap. event_ids: the feedback events it was mined from (logs).
+    positive_symbol, negative_symbols: the chunks' symbols, when known (negative_symbols is then
+    aligned with negative_doc_ids); with the texts' content hashes and fingerprints
+    (shared.fingerprints) they find the chunks again after an edit (mining/reattach.py).
     """
 
     query: str
@@ -384,6 +391,8 @@ class Triplet(msgspec.Struct, omit_defaults=True):
     source: str
     event_ids: list[str] = []
     repo: str | None = None
+    positive_symbol: str = ""
+    negative_symbols: list[str] = []
 
 
 class ChunkRecord(msgspec.Struct):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+
+from shared.fingerprints import content_hash
 
 
 @dataclass(slots=True)
@@ -27,7 +28,7 @@ class Chunk:
 
     def __post_init__(self) -> None:
         if not self.content_hash:
-            self.content_hash = hashlib.sha1(self.text.encode("utf-8", "replace")).hexdigest()
+            self.content_hash = content_hash(self.text)
 
     @property
     def doc_id(self) -> str:

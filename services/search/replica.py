@@ -34,6 +34,7 @@ from services.search.reranking import LoadedReranker, rerank
 from services.search.score_cache import ScoreCache
 from services.search.settings import SearchSettings
 from shared import features
+from shared.fingerprints import fingerprint
 from shared.schemas import (
     Candidate,
     CandidatesReply,
@@ -190,6 +191,8 @@ class Replica:
         if problem is not None:
             return msgspec.json.encode(SearchReply(error=problem)), None
         chunks = loaded.index.chunks
+        ranked = self._rank(reranker, loaded.index, request.query, hits, request.k, times)
+        shown = [chunks[h.index] for h, _ in ranked]
         results = [
             SearchHit(
                 doc_id=(c := chunks[h.index]).doc_id,
@@ -201,7 +204,7 @@ class Replica:
                 snippet=c.text,
                 language=c.language,
             )
-            for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k, times)
+            for h, score in ranked
         ]
         response = SearchResponse(
             query_id=uuid.uuid4().hex,
@@ -215,8 +218,17 @@ class Replica:
             repo=request.repo,
             k=request.k,
             results=[
-                ShownResult(position=i, doc_id=h.doc_id, repo=h.repo, path=h.path, score=h.score)
-                for i, h in enumerate(results, 1)
+                ShownResult(
+                    position=i,
+                    doc_id=h.doc_id,
+                    repo=h.repo,
+                    path=h.path,
+                    score=h.score,
+                    content_hash=c.content_hash,
+                    symbol=c.symbol,
+                    fingerprint=fingerprint(c.text),
+                )
+                for i, (h, c) in enumerate(zip(results, shown, strict=True), 1)
             ],
             reranker=response.reranker,
             model_version=reranker.version if reranker else None,

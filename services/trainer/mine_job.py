@@ -1,7 +1,8 @@
 """A mine job: feedback log, golden questions (train split) and the code itself → triplets.jsonl.
 
 Runs in a worker thread; everything it needs from the search service comes through SearchSource.
-Every source mined in full replaces its own older triplets and never touches the others'.
+Every source mined in full replaces its own older triplets; the others' are moved to the chunks
+they name now when an edit moved them (mining/reattach.py), and the labels' fate is in the result.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from services.trainer.mining import (
     store_triplets,
     write_split,
 )
+from services.trainer.mining.reattach import Reattacher, reattach_triplets
 from services.trainer.settings import TrainerSettings
-from services.trainer.sources import SearchSource
+from services.trainer.sources import SearchSource, SourceError
 from shared.golden import GoldenError, golden_file, read_golden
-from shared.schemas import GoldenQuestion, MineCommand, Triplet
+from shared.schemas import ChunkRecord, GoldenQuestion, MineCommand, Triplet
 
 log = logging.getLogger("codesift.trainer.mine")
 Progress = Callable[[float, str], None]
@@ -86,13 +88,16 @@ def run_mine(
     else:
         train_side = []
 
+    reattacher = Reattacher(current_chunks(source))
     for step, name in enumerate(sources):
         progress(step / len(sources), f"mining {name}")
         if name == "logs":
             lines = [line for path in log_files(settings.feedback_log) for line in read_log(path)]
             repos = source.repos()
             default_repo = next(iter(repos)) if len(repos) == 1 else None
-            triplets, st = mine_logs(lines, texts_lookup(source, default_repo), default_repo=default_repo)
+            triplets, st = mine_logs(
+                lines, texts_lookup(source, default_repo), default_repo=default_repo, reattacher=reattacher
+            )
         elif name == "golden":
             triplets, st = mine_golden(train_side, source.candidates)
         else:
@@ -109,9 +114,17 @@ def run_mine(
             stats[name] = st.as_dict()
         log.info("%s: %d triplets", name, len(triplets))
 
+    progress(0.85, "re-attaching stored triplets to the current chunks")
+    store = settings.training_dir / "triplets.jsonl"
+    others = [t for t in load_triplets(store) if t.source not in sources]
+    if others:
+        moved, changed = reattach_triplets(others, source.texts, reattacher)
+        if changed:
+            store_triplets(store, moved, replace_sources={t.source for t in others})
+            log.info("stored triplets: %d moved to the current chunks or dropped", changed)
     progress(0.9, "applying the query firewall")
     kept, dropped = firewall(mined, held_out)
-    report = store_triplets(settings.training_dir / "triplets.jsonl", kept, replace_sources=sources)
+    report = store_triplets(store, kept, replace_sources=sources)
     total = count_by_source(load_triplets(settings.training_dir / "triplets.jsonl"))
     log.info("stored %d new triplets; firewall dropped %d; store holds %s", len(kept), len(dropped), total)
     return {
@@ -121,7 +134,22 @@ def run_mine(
         "unreadable_triplet_lines": report.repaired,  # dropped from triplets.jsonl by this write
         "total_by_source": total,
         "stats": stats,
+        "labels": reattacher.summary(),
     }
+
+
+def current_chunks(source: SearchSource):
+    """A repository's chunks in the current index (none once it is no longer indexed)."""
+
+    def chunks(repo: str) -> list[ChunkRecord]:
+        try:
+            return list(source.chunks(repo))
+        except SourceError as exc:
+            if exc.field == "repo":
+                return []
+            raise
+
+    return chunks
 
 
 def texts_lookup(source: SearchSource, default_repo: str | None):

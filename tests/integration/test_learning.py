@@ -76,6 +76,7 @@ def mined(stack: Stack) -> dict:
         time.sleep(0.2)
     mined = codesift("mine", "--source", "all", "--golden", str(GOLDEN), "--wait", data_dir=stack.data_dir)
     assert mined.returncode == 0, mined.stdout + mined.stderr
+    assert "labels: 5 intact; re-attached by content hash 0, symbol 0, overlap 0; 0 lost" in mined.stdout
     return body
 
 
@@ -99,6 +100,12 @@ def test_feedback_is_mined_with_the_click_positive_and_the_thumbs_down_negative(
     from_logs = [t for t in triplets if t["source"] == "logs"]
     assert from_logs[0]["positive_doc_id"] == hits[2]["doc_id"]
     assert hits[0]["doc_id"] in from_logs[0]["negative_doc_ids"]  # thumbed down (and shown above the click)
+    logged = [
+        json.loads(line) for line in (stack.data_dir / "logs" / "queries.jsonl").read_text().splitlines()
+    ]
+    assert all(
+        len(line["content_hash"]) == 40 and line["fingerprint"] for line in logged
+    )  # from the impression
     assert (stack.data_dir / "training" / "split.json").exists()
 
 

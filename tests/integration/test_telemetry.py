@@ -52,7 +52,7 @@ def impression(query_id: str) -> Impression:
         k=10,
         results=[
             ShownResult(1, "auth.py:10-40", "demo", "auth.py", 0.9),
-            ShownResult(2, "jwt.py:1-30", "demo", "jwt.py", 0.4),
+            ShownResult(2, "jwt.py:1-30", "demo", "jwt.py", 0.4, "cd" * 20, "Jwt.check", "0123abcd" * 3),
         ],
         reranker="none (fusion order)",
         model_version=None,
@@ -128,6 +128,16 @@ async def test_events_are_logged_once_each_joined_with_their_impression(js, conf
         assert list(line)[:6] == ORIGINAL_KEYS
     assert by_id["click"]["joined"] and by_id["down"]["joined"] and by_id["late"]["joined"]
     assert by_id["down"]["rating"] == 1 and by_id["down"]["position"] == 2
+    # the rated chunk's anchors, copied from the impression (a replica of before stamped none)
+    down = by_id["down"]
+    assert (down["content_hash"], down["symbol"], down["fingerprint"]) == (
+        "cd" * 20,
+        "Jwt.check",
+        "0123abcd" * 3,
+    )
+    assert (
+        "symbol" not in by_id["click"] and by_id["late"]["impression"]["results"][1]["symbol"] == "Jwt.check"
+    )
     assert [r["doc_id"] for r in by_id["late"]["impression"]["results"]] == ["auth.py:10-40", "jwt.py:1-30"]
     assert by_id["late"]["impression"]["index_version"] == "idx-1"
     assert by_id["made-up"]["impression"] is None and by_id["made-up"]["joined"] is False

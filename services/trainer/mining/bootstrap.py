@@ -112,6 +112,8 @@ def mine_bootstrap(
                 negative_doc_ids=[c.doc_id for c in hard],
                 source="bootstrap",
                 repo=pair.chunk.repo,
+                positive_symbol=pair.chunk.symbol,
+                negative_symbols=[c.symbol for c in hard] if any(c.symbol for c in hard) else [],
             )
         )
         stats.origins[pair.origin] += 1

@@ -56,6 +56,8 @@ def mine_golden(
                 negative_doc_ids=[c.doc_id for c in wrong],
                 source="golden",
                 repo=question.repo,
+                positive_symbol=positive.symbol,
+                negative_symbols=[c.symbol for c in wrong] if any(c.symbol for c in wrong) else [],
             )
             for positive in positives
         )

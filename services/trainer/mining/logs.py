@@ -15,11 +15,13 @@ normalised query text and repo; searches of the same normalised query and repo a
   positive is never a negative. `event_ids` are the events the labels rest on: those rating the
   positive or an explicit negative, and the clicks that mark a skip-above depth, in log order.
 - Notes (and any event without a doc_id) are ignored.
+- With a reattacher, labels whose chunk moved since are first moved with it (mining/reattach.py).
 
 Skip reasons in the stats: malformed (a line that is not a feedback event: torn, garbage, longer
 than MAX_LINE_BYTES or nested too deep), note, no_positive
 (queries), missing_text (documents whose text the lookup did not return), positive_missing
-(triplets dropped because their positive has no text).
+(triplets dropped because their positive has no text), label_lost (events whose chunk the
+reattacher found nowhere).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from services.trainer.mining.reattach import Label, Reattacher
 from services.trainer.mining.stats import MiningStats
 from services.trainer.mining.text import normalise
 from shared.schemas import Triplet
@@ -50,6 +53,9 @@ MAX_LINE_BYTES = 1 << 20
 class _Shown(msgspec.Struct):
     position: int
     doc_id: str
+    content_hash: str = ""
+    symbol: str = ""
+    fingerprint: str = ""
 
 
 class _Impression(msgspec.Struct):
@@ -66,6 +72,9 @@ class _LogEvent(msgspec.Struct):
     query_id: str | None = None
     position: int | None = None
     repo: str | None = None
+    content_hash: str = ""
+    symbol: str = ""
+    fingerprint: str = ""
     impression: _Impression | None = None
 
 
@@ -119,14 +128,25 @@ def read_log(path: Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[dict[
 
 
 def mine_logs(
-    lines: Iterable[Mapping[str, Any] | None], texts: TextLookup, *, default_repo: str | None = None
+    lines: Iterable[Mapping[str, Any] | None],
+    texts: TextLookup,
+    *,
+    default_repo: str | None = None,
+    reattacher: Reattacher | None = None,
 ) -> tuple[list[Triplet], MiningStats]:
     """Triplets from feedback log lines (see the module docstring); `texts` is asked once, in bulk.
 
     default_repo: the repository of events that name none (the only one indexed, say).
+    reattacher: when given, every label (rated document, shown result) whose doc_id the index no
+    longer holds with the same content is first moved to its chunk now (mining/reattach.py), or
+    dropped when none is found (`stats.labels`; events so dropped are skipped as label_lost).
     """
     stats = MiningStats("logs")
     events = list(_events(lines, stats, default_repo))
+    known: dict[DocKey, str] = {}
+    if reattacher is not None:
+        events, known = _reattach(events, texts, reattacher, stats)
+    symbols = _symbols(events)
     plans: list[_Plan] = []
     for query in _queries(events):
         found = _plan(query)
@@ -138,7 +158,9 @@ def mine_logs(
 
     by_line = {e.line: e.raw.event_id for e in events}
     keys = sorted({(p.query.repo, d) for p in plans for d in [p.positive, *p.negatives]}, key=_key_order)
-    found_texts = texts(keys) if keys else {}
+    asked = [key for key in keys if key not in known]
+    found_texts = {key: known[key] for key in keys if key in known}
+    found_texts.update(texts(asked) if asked else {})
     missing = sum(1 for key in keys if key not in found_texts)
     if missing:
         stats.skipped["missing_text"] += missing
@@ -162,6 +184,8 @@ def mine_logs(
                 source="logs",
                 event_ids=[by_line[n] for n in sorted(lines)],
                 repo=repo,
+                positive_symbol=symbols.get((repo, plan.positive), ""),
+                negative_symbols=_aligned([symbols.get((repo, d), "") for d in negatives]),
             )
         )
     stats.triplets = len(triplets)
@@ -185,6 +209,71 @@ def _events(
             continue
         raw.repo = raw.repo or default_repo
         yield _Event(number, when, raw)
+
+
+def _reattach(
+    events: list[_Event], texts: TextLookup, reattacher: Reattacher, stats: MiningStats
+) -> tuple[list[_Event], dict[DocKey, str]]:
+    """The events with every label moved to its chunk now (lost ones dropped), and the texts of
+    the chunks they now name."""
+    labels: list[Label] = []
+    for event in events:
+        raw = event.raw
+        if raw.repo is None:
+            continue  # no repository to look in: the label stays as it is
+        labels.append(Label(raw.repo, raw.doc_id, raw.content_hash, raw.symbol, raw.fingerprint))
+        for r in raw.impression.results if raw.impression else []:
+            labels.append(Label(raw.repo, r.doc_id, r.content_hash, r.symbol, r.fingerprint))
+    keys: list[DocKey] = sorted({(label.repo, label.doc_id) for label in labels}, key=_key_order)
+    present = texts(keys) if keys else {}
+    placed = reattacher.place_all(labels, {(str(k[0]), k[1]): text for k, text in present.items()})
+    stats.labels.update(placed[label].rule for label in dict.fromkeys(labels))
+    known: dict[DocKey, str] = {}
+
+    def move(label: Label, target: _Shown | _LogEvent) -> bool:
+        chunk = placed[label].chunk
+        if chunk is None:
+            return False
+        target.doc_id = chunk.doc_id
+        target.symbol = chunk.symbol
+        known[(label.repo, chunk.doc_id)] = chunk.text
+        return True
+
+    kept: list[_Event] = []
+    for event in events:
+        raw = event.raw
+        if raw.repo is None:
+            kept.append(event)
+            continue
+        if raw.impression is not None:
+            raw.impression.results = [
+                r
+                for r in raw.impression.results
+                if move(Label(raw.repo, r.doc_id, r.content_hash, r.symbol, r.fingerprint), r)
+            ]
+        if move(Label(raw.repo, raw.doc_id, raw.content_hash, raw.symbol, raw.fingerprint), raw):
+            kept.append(event)
+        else:
+            stats.skipped["label_lost"] += 1
+    return kept, known
+
+
+def _symbols(events: list[_Event]) -> dict[DocKey, str]:
+    """The symbol each document is known by, from the events and the results shown with them."""
+    symbols: dict[DocKey, str] = {}
+    for event in events:
+        raw = event.raw
+        for r in raw.impression.results if raw.impression else []:
+            if r.symbol:
+                symbols[(raw.repo, r.doc_id)] = r.symbol
+        if raw.symbol:
+            symbols[(raw.repo, raw.doc_id)] = raw.symbol
+    return symbols
+
+
+def _aligned(symbols: list[str]) -> list[str]:
+    """Negative symbols when any is known (aligned with the negative doc ids), else none."""
+    return symbols if any(symbols) else []
 
 
 def _seconds(timestamp: float | str) -> float:

@@ -17,6 +17,8 @@ class MiningStats:
     skipped: why items, documents or candidate pairs were left out (reason -> count);
     each miner documents its reasons.
     origins: bootstrap only, where the returned queries came from (docstring | comment | name).
+    labels: logs only, when labels were re-attached: how many distinct labels each rule placed
+    (intact | content_hash | symbol | overlap | lost; see mining/reattach.py).
     """
 
     source: str
@@ -26,6 +28,7 @@ class MiningStats:
     without_negatives: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     origins: Counter[str] = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready summary (for job results and the manifest)."""
@@ -37,4 +40,4 @@ class MiningStats:
             "without_negatives": self.without_negatives,
             "skipped": dict(sorted(self.skipped.items())),
             "origins": dict(sorted(self.origins.items())),
-        }
+        } | ({"labels": dict(sorted(self.labels.items()))} if self.labels else {})

@@ -170,6 +170,18 @@ def test_a_loaded_reranker_reorders_the_top_n_and_says_so(index):
     assert [r.doc_id for r in impression.results] == [h.doc_id for h in response.results]
 
 
+def test_an_impression_stamps_each_result_with_its_chunk_s_hash_symbol_and_fingerprint(index):
+    from shared.fingerprints import fingerprint
+
+    response, impression = search(make_replica(index), k=10)
+    chunks = {c.doc_id: c for c in index.chunks}
+    assert [(r.content_hash, r.symbol, r.fingerprint) for r in impression.results] == [
+        (chunks[h.doc_id].content_hash, chunks[h.doc_id].symbol, fingerprint(chunks[h.doc_id].text))
+        for h in response.results
+    ]
+    assert any(r.symbol for r in impression.results) and all(r.fingerprint for r in impression.results)
+
+
 def test_a_small_k_still_reranks_the_whole_top_n(index):
     replica = make_replica(index, reranker_topn=8)
     scorer = FakeScorer()

@@ -112,3 +112,56 @@ def test_a_line_reads_back_with_the_line_decoder():
     assert decoded.event_id == "ev-4" and decoded.joined
     assert bytes(decoded.timestamp) == b'"2026-11-25T12:00:00Z"'
     assert decoded.impression is not None and decoded.impression.results[1].doc_id == "jwt.py:1-30"
+
+
+def stamped() -> Impression:
+    shown = impression()
+    shown.results[1] = ShownResult(
+        2,
+        "jwt.py:1-30",
+        "demo",
+        "jwt.py",
+        0.5,
+        content_hash="ab" * 20,
+        symbol="Jwt.check",
+        fingerprint="0" * 16,
+    )
+    return shown
+
+
+def test_a_joined_line_carries_the_rated_chunk_s_hash_symbol_and_fingerprint_from_its_impression():
+    body = {
+        "event_id": "ev-5",
+        "query": "q",
+        "doc_id": "jwt.py:1-30",
+        "rating": 5,
+        "source": "click",
+        "timestamp": 1_790_000_001,
+        "query_id": QUERY_ID,
+        "repo": "demo",
+    }
+    text, line = line_for(body, stamped())
+    assert (line["content_hash"], line["symbol"], line["fingerprint"]) == ("ab" * 20, "Jwt.check", "0" * 16)
+    assert list(line)[-5:] == ["content_hash", "symbol", "fingerprint", "impression", "joined"]
+    assert line["impression"]["results"][1] == {
+        "position": 2,
+        "doc_id": "jwt.py:1-30",
+        "content_hash": "ab" * 20,
+        "symbol": "Jwt.check",
+        "fingerprint": "0" * 16,
+    }
+    assert line_decoder.decode(text).symbol == "Jwt.check"
+    # another repository's result of the same doc_id, or a doc the search did not show: nothing copied
+    for other in ({"repo": "elsewhere"}, {"doc_id": "other.py:1-2"}):
+        _, line = line_for(body | other, stamped())
+        assert "content_hash" not in line and "symbol" not in line and "fingerprint" not in line
+
+
+def test_a_line_written_before_the_anchors_existed_still_reads():
+    old = (
+        b'{"event_id":"e","query":"q","doc_id":"a.py:1-2","rating":5,"source":"click","timestamp":1.0,'
+        b'"impression":{"results":[{"position":1,"doc_id":"a.py:1-2"}],"reranker":"none",'
+        b'"model_version":null,"index_version":null,"timestamp":1.0},"joined":true}'
+    )
+    decoded = line_decoder.decode(old)
+    assert decoded.content_hash == "" and decoded.impression.results[0].fingerprint == ""

@@ -159,6 +159,8 @@ def triplet(query: str, positive: ChunkRecord, text: str, negatives: list[Candid
         negative_doc_ids=[c.doc_id for c in negatives],
         source="bootstrap",
         repo="sample",
+        positive_symbol=positive.symbol,
+        negative_symbols=[c.symbol for c in negatives] if any(c.symbol for c in negatives) else [],
     )
 
 

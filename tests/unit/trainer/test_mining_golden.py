@@ -108,3 +108,16 @@ def test_question_whose_candidates_miss_every_expected_path_is_skipped():
     assert [t.query for t in triplets] == ["where is the bearer token validated"]
     assert stats.read == 2
     assert stats.skipped == {"no_positive": 1}
+
+
+def test_a_golden_triplet_carries_its_chunks_symbols():
+    import msgspec
+
+    ranked = [
+        msgspec.structs.replace(candidate("acme/auth/tokens.py", 1), symbol="Tokens.validate"),
+        candidate("acme/auth/views.py", 2),  # a window: no symbol
+        msgspec.structs.replace(candidate("acme/http/retry.py", 3), symbol="retry"),
+    ]
+    question = golden("where is the bearer token validated", "auth/tokens.py")
+    (triplet,), _ = mine_golden([question], lambda q, repo, k: ranked, k=12, negatives=3)
+    assert (triplet.positive_symbol, triplet.negative_symbols) == ("Tokens.validate", ["", "retry"])
