@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import nats
@@ -294,33 +295,53 @@ async def test_no_event_is_lost_or_doubled_through_a_nats_restart_and_a_killed_s
         js = await bootstrap(nc)
         service.start()
 
-        async def publisher() -> None:
-            for start in range(0, LOSS_EVENTS, 10):  # ~1,000 events/s: the faults land mid-stream
-                group = expected[start : start + 10]
-                retries.extend(
-                    await asyncio.gather(
-                        *(publish_until_acked(js, event(i, timestamp=time.time())) for i in group)
-                    )
-                )
-                await asyncio.sleep(0.01)
-
-        async def faults() -> None:
-            await asyncio.sleep(1.5)
-            service.kill()
-            await asyncio.sleep(0.3)
-            service.start()  # as the supervisor would
-            await asyncio.sleep(1.5)
-            servers[0].stop()
-            await asyncio.sleep(1.0)
-            servers.append(await asyncio.to_thread(start_nats, tmp_path / "nats", port))
-
-        await asyncio.gather(publisher(), faults())
         log = data_dir / "logs" / "queries.jsonl"
         files = [log, *(log.with_name(f"{log.name}.{i}") for i in range(1, 21))]
 
         def all_lines() -> list[bytes]:
             return [raw for f in files if f.exists() for raw in f.read_bytes().splitlines()]
 
+        # The faults follow the stream, not the clock (a loaded machine starts a service in seconds):
+        # the telemetry service is killed once it has logged some events and before the publisher is
+        # a third of the way; nats-server goes down while the publisher still has events to send.
+        published = 0
+        telemetry_restarted, nats_down = asyncio.Event(), asyncio.Event()
+
+        async def publisher() -> None:
+            nonlocal published
+            for start in range(0, LOSS_EVENTS, 10):  # ~1,000 events/s
+                if start >= LOSS_EVENTS * 0.3:
+                    await telemetry_restarted.wait()
+                if start >= LOSS_EVENTS * 0.6:
+                    await nats_down.wait()
+                group = expected[start : start + 10]
+                retries.extend(
+                    await asyncio.gather(
+                        *(publish_until_acked(js, event(i, timestamp=time.time())) for i in group)
+                    )
+                )
+                published = start + len(group)
+                await asyncio.sleep(0.01)
+
+        async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                assert time.monotonic() < deadline, f"timed out waiting until {what}"
+                await asyncio.sleep(0.05)
+
+        async def faults() -> None:
+            await until(lambda: published >= LOSS_EVENTS * 0.3 and len(all_lines()) > 0, "events are logged")
+            service.kill()
+            await asyncio.sleep(0.3)
+            service.start()  # as the supervisor would
+            telemetry_restarted.set()
+            await until(lambda: published >= LOSS_EVENTS * 0.6, "the publisher is past 60%")
+            servers[0].stop()
+            nats_down.set()  # the publisher goes on into the outage
+            await asyncio.sleep(1.0)
+            servers.append(await asyncio.to_thread(start_nats, tmp_path / "nats", port))
+
+        await asyncio.gather(publisher(), faults())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(all_lines()) < LOSS_EVENTS:
             await asyncio.sleep(0.1)
