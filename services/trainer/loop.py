@@ -34,7 +34,7 @@ from shared.learning import (
     feedback_count,
     read_state,
 )
-from shared.schemas import JOB_STATES_FINAL, MineCommand, TrainCommand, encoder
+from shared.schemas import JOB_STATES_FINAL, JobProgress, MineCommand, TrainCommand, encoder
 from shared.streams import Buckets
 
 log = logging.getLogger("codesift.trainer.loop")
@@ -141,6 +141,10 @@ class LearningLoop:
         else:
             command, subject = learn_train_command(self.settings, run.job_id), subjects.CMD_TRAIN
         await self.js.publish(subject, encoder.encode(command), headers={"Nats-Msg-Id": run.job_id})
+        queued = JobProgress(time.time(), run.job_id, run.phase, "queued", 0.0, f"learning run: {run.reason}")
+        jobs = await self.js.key_value(Buckets.JOBS)
+        with contextlib.suppress(KeyWrongLastSequenceError):  # the trainer has reported it already
+            await jobs.create(run.job_id, encoder.encode(queued))
 
     async def _show(
         self, state: LearnState, decision: Decision, events: int, running: str | None, now: float
