@@ -39,6 +39,7 @@ from shared.streams import Buckets
 
 log = logging.getLogger("codesift.trainer.loop")
 RESUBMIT_AFTER_S = 30.0  # a run's command with no job state after this long is published again
+SHOW_AT_LEAST_EVERY_S = 60.0  # the schedule is rewritten this often even when unchanged (checked_at)
 
 
 class LearningLoop:
@@ -117,6 +118,8 @@ class LearningLoop:
             if job is None and now - run.submitted_at > RESUBMIT_AFTER_S:
                 await self._submit(run)  # the claim landed but the command did not (or was lost)
             return state, revision
+        if await running_trainer_job(self.js) == run.job_id:
+            return state, revision  # ended, its lock not released yet: a train now would be refused
         if run.phase == "mine" and job.state == "succeeded":
             train = LearnRun(run.run_id, "train", f"{run.run_id}-train", now, run.reason)
             advanced = msgspec.structs.replace(state, run=train)
@@ -165,9 +168,12 @@ class LearningLoop:
             running=running,
             checked_at=now,
         )
-        if self._shown is not None and msgspec.structs.replace(
-            shown, checked_at=0
-        ) == msgspec.structs.replace(self._shown, checked_at=0):
+        if (
+            self._shown is not None
+            and now - self._shown.checked_at < SHOW_AT_LEAST_EVERY_S
+            and msgspec.structs.replace(shown, checked_at=0)
+            == msgspec.structs.replace(self._shown, checked_at=0)
+        ):
             return  # unchanged: no write every few seconds
         kv = await self.js.key_value(Buckets.LEARNING)
         await kv.put(SCHEDULE_KEY, encoder.encode(shown))

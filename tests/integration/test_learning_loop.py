@@ -89,7 +89,12 @@ async def test_a_run_is_claimed_once_runs_mine_then_train_and_the_next_waits_for
     assert (state.last_run_events, state.last_run_id, state.run.phase) == (5, "learn-e5", "mine")
     assert (await read_schedule(js)).running == "learn-e5-mine"
 
+    jobs = await js.key_value(Buckets.JOBS)
+    await jobs.put(TRAINER_LOCK, b"learn-e5-mine")  # the mine reported its end, its lock not yet released
     await job_ends(js, "learn-e5-mine")
+    await first.tick()
+    assert len(await commands(js)) == 1  # a train now would be refused as "already running"
+    await jobs.delete(TRAINER_LOCK)
     await asyncio.gather(first.tick(), second.tick())
     again, train = await commands(js)
     assert again.job_id == "learn-e5-mine"  # stored once, though both trainers saw the mine end
