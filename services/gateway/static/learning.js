@@ -1,7 +1,7 @@
 // The reranker page's "Continuous learning" card: the schedule the trainer reports
 // (GET /api/reranker/schedule), refreshed every few seconds. Text reaches the page as text nodes only.
 
-import { authorizedFetch } from "/static/token.js";
+import { authorizedFetch, withToken } from "/static/token.js";
 
 const REFRESH_MS = 5000;
 const ids = ["summary", "after", "every", "since", "last", "next"];
@@ -20,7 +20,7 @@ function show(node, ...parts) {
   node.replaceChildren(...parts.map((part) => (typeof part === "string" ? document.createTextNode(part) : part)));
 }
 
-export function renderSchedule(schedule) {
+function renderSchedule(schedule) {
   if (!schedule.enabled) {
     show(ui.summary, "Manual: set CODESIFT_LEARN_AFTER_EVENTS and/or CODESIFT_LEARN_EVERY to mine and train by itself.");
   } else {
@@ -41,9 +41,12 @@ export function renderSchedule(schedule) {
   }
 }
 
-async function loadSchedule() {
+/** The first load may ask for the token (with the rest of the page); the refreshes never do. */
+async function loadSchedule(ask) {
+  const headers = { Accept: "application/json" };
   try {
-    const response = await authorizedFetch("/api/reranker/schedule", { headers: { Accept: "application/json" } });
+    const url = "/api/reranker/schedule";
+    const response = ask ? await authorizedFetch(url, { headers }) : await fetch(url, { headers: withToken(headers) });
     const body = await response.json().catch(() => null);
     if (response.ok && body) renderSchedule(body);
     else show(ui.summary, body?.detail ?? `HTTP ${response.status}`);
@@ -52,5 +55,5 @@ async function loadSchedule() {
   }
 }
 
-loadSchedule();
-setInterval(loadSchedule, REFRESH_MS);
+loadSchedule(true);
+setInterval(() => loadSchedule(false), REFRESH_MS);
