@@ -58,7 +58,7 @@ class LearningLoop:
                 log.exception("learning schedule check failed")
             await asyncio.sleep(self.settings.learn_check_s)
 
-    async def tick(self, now: float | None = None) -> Decision | None:
+    async def tick(self, now: float | None = None) -> Decision:
         """One check: advance the run in progress, or start one when due; refresh the snapshot."""
         now = time.time() if now is None else now
         state, revision = await read_state(self.js)
