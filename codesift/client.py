@@ -12,6 +12,7 @@ from nats.aio.client import Client
 from shared import subjects
 from shared.bus import StackNotRunning, connect, gather, request
 from shared.jobs import job_state, list_jobs
+from shared.learning import LearnSchedule, read_schedule
 from shared.schemas import (
     JOB_STATES_FINAL,
     AnyCommand,
@@ -59,6 +60,10 @@ class Stack:
     async def jobs(self) -> list[JobProgress]:
         """Every job's latest state, newest first."""
         return await list_jobs(self.nc.jetstream())
+
+    async def schedule(self) -> LearnSchedule | None:
+        """The continuous learning loop's schedule as the trainer last wrote it."""
+        return await read_schedule(self.nc.jetstream())
 
     async def search(self, query: str, k: int = 10, repo: str | None = None) -> SearchResponse:
         payload = encoder.encode(SearchRequest(query=query, k=k, repo=repo))

@@ -10,6 +10,7 @@ import msgspec
 
 from codesift.client import RequestProblem, Stack
 from codesift.progress import ProgressLine
+from codesift.schedule import schedule_lines
 from shared import subjects
 from shared.bus import StackNotRunning, how_to_start
 from shared.jobs import new_job_id
@@ -111,6 +112,7 @@ async def status(data_dir: Path | None = None) -> int:
         async with Stack(cli_settings(data_dir)) as stack:
             replicas = await stack.replicas()
             jobs = await stack.jobs()
+            schedule = await stack.schedule()
     except StackNotRunning as exc:
         return fail(str(exc))
     print(f"search replicas: {len(replicas)}")
@@ -126,4 +128,5 @@ async def status(data_dir: Path | None = None) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.timestamp))
         line = f"  {job.job_id}  {job.state:<9} {job.progress * 100:3.0f}%  {when}  {job.message}"
         print(line[:160])
+    print("\n".join(schedule_lines(schedule)))
     return 0

@@ -85,6 +85,9 @@ PUBLISH: dict[str, list[str]] = {
         kv(Buckets.REGISTRY, "trained.>"),
         *object_store(Buckets.MODELS),
         *JOB_PROGRESS,
+        kv(Buckets.LEARNING),  # the continuous loop's state and schedule (shared/learning.py)
+        subjects.CMD_MINE,  # the loop's own runs (services/trainer/loop.py)
+        subjects.CMD_TRAIN,
         subjects.SEARCH_CANDIDATES,
         subjects.SEARCH_DOCUMENTS,
         subjects.SEARCH_PING,

@@ -200,6 +200,7 @@ class ModelTrained(Event, tag="model.trained"):
     job_id: str
     triplets: dict[str, int]  # by source
     manifest: dict[str, object] = {}
+    feedback_events: int = 0  # feedback events its training saw (the promoter's "events" gate)
 
 
 class Interval(msgspec.Struct):

@@ -59,12 +59,14 @@ class Buckets:
     EVALS = "evals"
     MODELS = "models"  # object store: model artifacts
     INDEXES = "indexes"  # object store: index snapshots
+    LEARNING = "learning"  # the continuous loop's state and schedule (shared/learning.py); no TTL
 
 
 KV_BUCKETS = (
     api.KeyValueConfig(bucket=Buckets.JOBS, history=1, ttl=30 * DAY, storage=api.StorageType.FILE),
     api.KeyValueConfig(bucket=Buckets.REGISTRY, history=10, storage=api.StorageType.FILE),
     api.KeyValueConfig(bucket=Buckets.EVALS, history=5, storage=api.StorageType.FILE),
+    api.KeyValueConfig(bucket=Buckets.LEARNING, history=1, storage=api.StorageType.FILE),
 )
 OBJECT_STORES = (Buckets.MODELS, Buckets.INDEXES)
 

@@ -19,6 +19,7 @@ from services.gateway.controllers import (
     SearchController,
     TelemetryController,
 )
+from services.gateway.controllers.learning import LearningController
 from services.gateway.controllers.metrics import MetricsController
 from services.gateway.controllers.pages import static_files
 from services.gateway.controllers.reranker import RerankerController
@@ -104,6 +105,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             HealthController,
             TelemetryController,
             RerankerController,
+            LearningController,
             PageController,
             static_files,
             mcp.route(),

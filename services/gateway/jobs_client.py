@@ -13,6 +13,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from services.gateway.errors import Conflict, Unavailable
 from shared import subjects
 from shared.jobs import job_state, list_jobs, running_trainer_job
+from shared.learning import LearnSchedule, read_schedule
 from shared.schemas import (
     Command,
     EvaluateCommand,
@@ -91,6 +92,15 @@ class JobsClient:
 
     async def jobs(self, limit: int = 20) -> list[JobProgress]:
         return await list_jobs(self._js, limit)
+
+    async def schedule(self) -> LearnSchedule | None:
+        """The continuous loop's schedule as the trainer last wrote it (KV `learning`)."""
+        try:
+            return await read_schedule(self._js)
+        except nats.errors.Error as exc:
+            raise Unavailable(
+                f"the learning schedule is unreadable ({exc!r}): is the stack running?"
+            ) from None
 
     async def logs(self) -> dict[str, object]:
         try:

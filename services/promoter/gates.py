@@ -9,6 +9,9 @@
 - interval: the lower bound of the paired 95% interval of the MRR@10 gain over no reranker is
   above zero (`intervals["none"].low > 0`).
 - hit5: its Hit@5 is not below the served ranking's by more than `hit5_tolerance`.
+- events: it was trained on at least as many feedback events as the production model, or it beats
+  production significantly: the lower bound of the paired 95% interval of its MRR@10 gain over
+  production (`intervals["production"].low`) is above zero. No production model: passes.
 
 The gate decides nothing about the artifact itself (present, checksum): the promoter checks that
 separately, and `force` never skips it.
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from shared.schemas import EvalMetrics, ModelEvaluated
 
-GATES = ("triplets", "evaluated", "mrr", "interval", "hit5")
+GATES = ("triplets", "evaluated", "mrr", "interval", "hit5", "events")
 EPSILON = 1e-9  # metrics computed from the same questions may differ by rounding only
 OUTDATED = "production changed (a promotion or a rollback) after this evaluation; evaluate again"
 
@@ -53,11 +56,13 @@ def check_gates(
     policy: GatePolicy,
     *,
     outdated: bool = False,
+    events: tuple[int, int] = (0, 0),
 ) -> GateReport:
     """Check `version`'s evaluation against the model in production now (None: no reranker).
 
     outdated: production changed (a promotion or a rollback) after the evaluation was made, so its
     comparison with what is served is not current even when it names the same production version.
+    events: the feedback events the candidate's and production's training saw (ModelTrained).
     """
     if evaluation is None or evaluation.total_questions < 1:
         why = "no evaluation of it was found" if evaluation is None else "its evaluation scored no questions"
@@ -77,6 +82,8 @@ def check_gates(
         failures["mrr"] = _mrr_failure(evaluation.metrics, served, name, policy.mrr_margin)
         failures["hit5"] = _hit5_failure(evaluation.metrics, served, name, policy.hit5_tolerance)
     failures["interval"] = _interval_failure(evaluation)
+    if production is not None:
+        failures["events"] = _events_failure(evaluation, events, unknown if served is None else "")
     return GateReport(
         {gate: failures.get(gate) is None for gate in GATES},
         [f"{gate}: {failures[gate]}" for gate in GATES if failures.get(gate)],
@@ -124,4 +131,24 @@ def _interval_failure(evaluation: ModelEvaluated) -> str | None:
     return (
         f"the 95% interval of the MRR@10 gain over no reranker is [{gain.low:+.3f}, {gain.high:+.3f}]; "
         "its lower bound must be above 0"
+    )
+
+
+def _events_failure(evaluation: ModelEvaluated, events: tuple[int, int], stale: str) -> str | None:
+    """Fewer feedback events than production passes only with a significant gain over production."""
+    candidate, production = events
+    if candidate >= production:
+        return None
+    fewer = f"trained on {candidate} feedback events, fewer than production's {production}"
+    gain = evaluation.intervals.get("production")
+    if stale:
+        return f"{fewer}, and its comparison with production is not current ({stale})"
+    if gain is None:
+        return f"{fewer}, and the evaluation has no interval against production"
+    if gain.low > 0:
+        return None
+    return (
+        f"{fewer}, and the 95% interval of its MRR@10 gain over production is "
+        f"[{gain.low:+.3f}, {gain.high:+.3f}]; "
+        "its lower bound must be above 0 to replace a model that saw more"
     )

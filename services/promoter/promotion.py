@@ -27,7 +27,7 @@ from services.promoter.archives import archive_sha256
 from services.promoter.errors import PromotionError
 from services.promoter.gates import GatePolicy, GateReport, check_gates
 from services.promoter.instruments import count_decision
-from services.promoter.registry import last_update, read_evaluation, write_pointer
+from services.promoter.registry import feedback_events, last_update, read_evaluation, write_pointer
 from services.promoter.settings import PromoterSettings
 from services.promoter.transient import retry_transient
 from shared import subjects
@@ -82,6 +82,7 @@ class Promoter:
                 pointer.version if pointer else None,
                 self.policy(),
                 outdated=sequence < changed_at,
+                events=await self._events(evaluation.version, pointer),
             )
             return await self._decide(
                 evaluation.version,
@@ -105,11 +106,20 @@ class Promoter:
                 return None
             evaluation = await read_evaluation(self.js, version)
             report = check_gates(
-                version, evaluation, pointer.version if pointer else None, self.policy(min_triplets)
+                version,
+                evaluation,
+                pointer.version if pointer else None,
+                self.policy(min_triplets),
+                events=await self._events(version, pointer),
             )
             return await self._decide(
                 version, report, pointer, revision, force=force, job_id=job_id, msg_id=f"job-{job_id}"
             )
+
+    async def _events(self, version: str, pointer: ModelPointer | None) -> tuple[int, int]:
+        """The feedback events the candidate's and production's training saw ("events" gate)."""
+        production = await feedback_events(self.js, pointer.version) if pointer else 0
+        return await feedback_events(self.js, version), production
 
     async def rollback(self, job_id: str) -> PromotionDecision:
         """Back to the previous production version, or to no reranker when there is none.

@@ -14,7 +14,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFound
 from services.promoter.errors import PointerChanged
 from shared import subjects
 from shared.registry import MODEL_POINTER_KEY
-from shared.schemas import ModelEvaluated, ModelPointer, ModelUpdated, encoder, event_decoder
+from shared.schemas import ModelEvaluated, ModelPointer, ModelTrained, ModelUpdated, encoder, event_decoder
 from shared.streams import Buckets
 
 EVENTS_STREAM = "EVENTS"
@@ -43,6 +43,20 @@ async def read_evaluation(js: JetStreamContext, version: str) -> ModelEvaluated 
         return None
     event = event_decoder.decode(entry.value) if entry.value else None
     return event if isinstance(event, ModelEvaluated) else None
+
+
+async def feedback_events(js: JetStreamContext, version: str | None) -> int:
+    """The feedback events `version`'s training saw (KV registry "trained.<version>"); 0 when unknown
+    (no such model, none in production, or trained before the count was recorded)."""
+    if version is None:
+        return 0
+    kv = await js.key_value(Buckets.REGISTRY)
+    try:
+        entry = await kv.get(f"trained.{version}")
+    except KeyNotFoundError:
+        return 0
+    event = event_decoder.decode(entry.value) if entry.value else None
+    return event.feedback_events if isinstance(event, ModelTrained) else 0
 
 
 async def last_update(js: JetStreamContext) -> tuple[ModelUpdated | None, int]:

@@ -10,6 +10,7 @@ from faststream import ContextRepo, FastStream
 
 from services.trainer import jobs
 from services.trainer.handlers import router
+from services.trainer.loop import learning_loop
 from services.trainer.pipeline import Trainer
 from services.trainer.settings import TrainerSettings, trainer_settings
 from shared.bus import connect
@@ -35,7 +36,10 @@ def create_app(settings: TrainerSettings | None = None) -> FastStream:
         trainer = Trainer(settings, nc, js)
         context.set_global("trainer", trainer)
         log.info("trainer ready (models in %s)", settings.models)
-        yield
+        async with learning_loop(settings, js) as loop:
+            if loop.schedule.enabled:
+                log.info("continuous learning: %s", loop.schedule)
+            yield
         trainer.cancel.set()
         await nc.drain()
 

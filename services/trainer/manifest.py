@@ -67,11 +67,13 @@ def write_manifest(
     created: datetime.datetime | None = None,
     combiner: dict[str, Any] | None = None,
     combiner_skipped: str | None = None,
+    feedback_events: int = 0,
 ) -> dict[str, Any]:
     """Hash the files in `directory` and write its manifest.json; returns the manifest.
 
     combiner: the "combiner" section when the artifact holds one (services/trainer/combiner);
-    combiner_skipped: why it holds none (recorded as "combiner_skipped").
+    combiner_skipped: why it holds none (recorded as "combiner_skipped");
+    feedback_events: the feedback events the log mining behind its triplets read.
     """
     created = created or datetime.datetime.now(datetime.UTC)
     run = msgspec.to_builtins(training, enc_hook=str)
@@ -88,6 +90,7 @@ def write_manifest(
             "train": training.train_triplets,
             "validation": training.validation_triplets,
         },
+        "feedback_events": feedback_events,
         "training": {key: run[key] for key in TRAINING_FIGURES},
         "parity": {
             "pairs": export.pairs,

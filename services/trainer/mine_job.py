@@ -98,6 +98,7 @@ def run_mine(
             triplets, st = mine_logs(
                 lines, texts_lookup(source, default_repo), default_repo=default_repo, reattacher=reattacher
             )
+            write_feedback_seen(settings.training_dir, sum(1 for line in lines if line is not None))
         elif name == "golden":
             triplets, st = mine_golden(train_side, source.candidates)
         else:
@@ -150,6 +151,26 @@ def current_chunks(source: SearchSource):
             raise
 
     return chunks
+
+
+FEEDBACK_SEEN = "feedback.json"  # training/feedback.json: the feedback events the last log mining read
+
+
+def write_feedback_seen(training_dir: Path, events: int) -> None:
+    """Recorded with the log triplets it goes with (a mine of logs replaces both); the train job
+    copies it into the manifest, and the promoter compares it with production's ("events" gate)."""
+    training_dir.mkdir(parents=True, exist_ok=True)
+    partial = training_dir / (FEEDBACK_SEEN + ".partial")
+    partial.write_bytes(msgspec.json.encode({"events": events}))
+    partial.replace(training_dir / FEEDBACK_SEEN)
+
+
+def feedback_seen(training_dir: Path) -> int:
+    """The feedback events behind the stored log triplets (0 when logs were never mined)."""
+    try:
+        return int(msgspec.json.decode((training_dir / FEEDBACK_SEEN).read_bytes())["events"])
+    except (OSError, msgspec.DecodeError, KeyError, TypeError, ValueError):
+        return 0
 
 
 def texts_lookup(source: SearchSource, default_repo: str | None):

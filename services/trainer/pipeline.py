@@ -74,6 +74,7 @@ class Trainer:
             job_id=job_id,
             triplets=result["triplets"],
             manifest=read_manifest(path),
+            feedback_events=result.get("feedback_events", 0),
         )
         data = encoder.encode(event)
         registry = await self.js.key_value(Buckets.REGISTRY)

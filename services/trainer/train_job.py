@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.trainer.mine_job import eval_questions
+from services.trainer.mine_job import eval_questions, feedback_seen
 from services.trainer.mining import count_by_source, firewall, load_triplets
 from services.trainer.params import TrainParams, parse_params
 from services.trainer.settings import TrainerSettings
@@ -62,6 +62,7 @@ def run_train(
         }
     )
     stored = load_triplets(settings.training_dir / "triplets.jsonl")
+    feedback_events = feedback_seen(settings.training_dir)
     triplets, dropped = firewall(stored, eval_questions(settings))  # the golden file may have changed
     log.info(
         "%d triplets (%s); %d dropped by the firewall", len(triplets), count_by_source(triplets), len(dropped)
@@ -98,6 +99,7 @@ def run_train(
             export=exported,
             combiner=section,
             combiner_skipped=skipped,
+            feedback_events=feedback_events,
         )
         final = publish(staging, settings.models, version)
     log.info("model %s written to %s", version, final)
@@ -105,6 +107,7 @@ def run_train(
         "version": version,
         "path": str(final),
         "triplets": count_by_source(triplets),
+        "feedback_events": feedback_events,
         "steps": result.steps,
         "stop_reason": result.stop_reason,
         "validation_mrr": result.validation[-1].mrr if result.validation else None,

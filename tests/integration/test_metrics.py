@@ -200,7 +200,7 @@ def test_a_train_job_counts_its_jobs_and_the_promotion_decision_by_gate(stack: S
     assert total(after["trainer"], "codesift_jobs_running") == 0
     assert moved("promoter", decisions, action="promote", forced="false") == 1
     promoted = moved("promoter", decisions, action="promote", outcome="promoted") == 1
-    gates = ("triplets", "evaluated", "mrr", "interval", "hit5", "artifact")
+    gates = ("triplets", "evaluated", "mrr", "interval", "hit5", "events", "artifact")
     verdicts = {gate: moved("promoter", "codesift_promotion_gate_checks_total", gate=gate) for gate in gates}
     assert verdicts == dict.fromkeys(gates, 1)  # one decision: one verdict per gate
     failed = moved("promoter", "codesift_promotion_gate_checks_total", result="failed")

@@ -73,8 +73,9 @@ def models(config: PromoterSettings) -> Path:
     return config.models
 
 
-async def train(js: JetStreamContext, models: Path, version: str) -> str:
-    """A small artifact with a valid manifest in the object store, announced like the trainer does."""
+async def train(js: JetStreamContext, models: Path, version: str, feedback_events: int | None = None) -> str:
+    """A small artifact with a valid manifest in the object store, announced like the trainer does
+    (registered in KV registry "trained.<version>" too when `feedback_events` is given)."""
     directory = models / version
     directory.mkdir(parents=True)
     (directory / "model.onnx").write_bytes(f"weights of {version}".encode())
@@ -83,6 +84,9 @@ async def train(js: JetStreamContext, models: Path, version: str) -> str:
     (directory / MANIFEST).write_text(json.dumps(manifest))
     sha256 = await put_model(js, directory)
     trained = ModelTrained(time.time(), version, sha256, "train-1", {"bootstrap": 40}, manifest)
+    if feedback_events is not None:
+        trained = msgspec.structs.replace(trained, feedback_events=feedback_events)
+        await (await js.key_value(Buckets.REGISTRY)).put(f"trained.{version}", encoder.encode(trained))
     await js.publish(subjects.MODEL_TRAINED, encoder.encode(trained))
     return sha256
 
@@ -159,7 +163,7 @@ async def test_a_passing_evaluation_is_promoted_broadcast_and_audited(js, promot
         False,
     )
     assert decision.gates == dict.fromkeys(
-        ("triplets", "evaluated", "mrr", "interval", "hit5", "artifact"), True
+        ("triplets", "evaluated", "mrr", "interval", "hit5", "events", "artifact"), True
     )
     assert decision.job_id == "evaluate-1"
 
@@ -190,6 +194,33 @@ async def test_a_second_model_replaces_the_first_only_when_better_than_it(js, pr
     decisions = await events(js, subjects.MODEL_DECISION)
     assert [(d.version, d.promoted) for d in decisions] == [(V1, True), (V3, False), (V2, True)]
     assert [gate for gate, ok in decisions[1].gates.items() if not ok] == ["mrr"]
+
+
+async def test_a_model_trained_on_fewer_feedback_events_replaces_production_only_when_significantly_better(
+    js, promoter, models
+):
+    await train(js, models, V1, feedback_events=10)
+    await train(js, models, V2, feedback_events=4)
+    await train(js, models, V3, feedback_events=4)
+    await promote_auto(js, evaluation(V1, mrr=0.60))
+    better = evaluation(V2, mrr=0.65, production=(0.60, 0.80), production_version=V1)  # gain interval low < 0
+    await promote_auto(js, better)
+    assert (await pointer(js)).version == V1
+    significant = evaluation(V3, mrr=0.70, production=(0.60, 0.80), production_version=V1)
+    gain = msgspec.structs.replace(significant.intervals["production"], low=0.03)
+    await promote_auto(
+        js, msgspec.structs.replace(significant, intervals={**significant.intervals, "production": gain})
+    )
+
+    assert (await pointer(js)).version == V3
+    decisions = await events(js, subjects.MODEL_DECISION)
+    assert [(d.version, d.promoted) for d in decisions] == [(V1, True), (V2, False), (V3, True)]
+    assert [gate for gate, ok in decisions[1].gates.items() if not ok] == ["events"]
+    assert decisions[1].reasons == [
+        "events: trained on 4 feedback events, fewer than production's 10, and the 95% interval of its "
+        "MRR@10 gain over production is [-0.100, +0.100]; its lower bound must be above 0 to replace a "
+        "model that saw more"
+    ]
 
 
 async def test_a_redelivered_evaluation_does_nothing_twice(js, config, models):
@@ -238,7 +269,7 @@ async def test_manual_promotion_applies_the_gates_unless_forced(js, promoter, mo
     forced = {"type": "promote", "job_id": "p-4", "model": unevaluated, "force": True}
     done = await command(js, subjects.CMD_PROMOTE, forced)
     assert done.state == "succeeded"
-    assert done.message == f"promoted {V2} (forced past: triplets, evaluated, mrr, interval, hit5)"
+    assert done.message == f"promoted {V2} (forced past: triplets, evaluated, mrr, interval, hit5, events)"
     assert (await pointer(js)).previous == [V1]
     decisions = await events(js, subjects.MODEL_DECISION)
     assert [(d.job_id, d.promoted, d.forced) for d in decisions] == [
