@@ -107,6 +107,7 @@ class ReplicaInfo(msgspec.Struct):
     reranker_error: str | None = None  # why the last model change failed; the model before still serves
     reranker_checked_at: float | None = None  # last look at the production pointer
     reranker_prepared: str | None = None  # a trained model downloaded and warmed, ready to be promoted
+    experiment: str | None = None  # the online experiment this replica interleaves (shared/experiments.py)
 
 
 # ---------------------------------------------------------------- commands (JetStream COMMANDS)
@@ -298,6 +299,7 @@ class ShownResult(msgspec.Struct):
     repo: str
     path: str
     score: float
+    side: str | None = None  # in an interleaved search: the team that showed it (production | candidate)
 
 
 class Impression(msgspec.Struct):
@@ -313,6 +315,7 @@ class Impression(msgspec.Struct):
     index_version: str | None
     replica_id: str
     timestamp: float
+    experiment: str | None = None  # the online experiment this search interleaved (shared/experiments.py)
 
 
 class FeedbackAccepted(msgspec.Struct):

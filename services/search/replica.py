@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -34,6 +35,7 @@ from services.search.reranking import LoadedReranker, rerank
 from services.search.score_cache import ScoreCache
 from services.search.settings import SearchSettings
 from shared import features
+from shared.interleaving import team_draft
 from shared.schemas import (
     Candidate,
     CandidatesReply,
@@ -69,6 +71,14 @@ class Loaded:
     pointer: IndexUpdated
 
 
+@dataclass(frozen=True)
+class RunningExperiment:
+    """The online experiment a replica interleaves: its id and the candidate model, loaded."""
+
+    experiment_id: str
+    candidate: LoadedReranker
+
+
 class Replica:
     def __init__(self, settings: SearchSettings, embedder: Embedder):
         self.settings = settings
@@ -82,6 +92,8 @@ class Replica:
         self.reranker_checked_at: float | None = None  # last look at the production pointer
         self.reranker_prepared: str | None = None  # a trained model loaded and warmed, not served yet
         self.scores = ScoreCache(settings.reranker_cache_size)
+        self.experiment: RunningExperiment | None = None  # set by services/search/experiment.py
+        self.coin = random.Random()  # which searches interleave, and each round's first pick
         self.metrics = SearchInstruments(self.replica_id, self.started_at) if settings.metrics else None
 
     # ------------------------------------------------------------------ index and model
@@ -122,6 +134,7 @@ class Replica:
             reranker_error=self.reranker_error,
             reranker_checked_at=self.reranker_checked_at,
             reranker_prepared=self.reranker_prepared,
+            experiment=self.experiment.experiment_id if self.experiment else None,
         )
 
     # ------------------------------------------------------------------ requests
@@ -178,7 +191,11 @@ class Replica:
         if problem is None:
             loaded = self.loaded
             reranker = self.reranker
-            depth = max(request.k, self.settings.reranker_topn) if reranker else request.k
+            experiment = self.experiment
+            if experiment is not None and self.coin.random() >= self.settings.interleave_share:
+                experiment = None
+            reordered = reranker is not None or experiment is not None
+            depth = max(request.k, self.settings.reranker_topn) if reordered else request.k
             began = time.perf_counter() if times is not None else 0.0
             hits, problem = self._retrieve(loaded, request.query, depth, request.repo)
             if times is not None:
@@ -186,6 +203,15 @@ class Replica:
         if problem is not None:
             return msgspec.json.encode(SearchReply(error=problem)), None
         chunks = loaded.index.chunks
+        if experiment is None:
+            ranked = [
+                (h, score, None)
+                for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k, times)
+            ]
+        else:
+            ranked = self._interleave(
+                reranker, experiment.candidate, loaded.index, request.query, hits, request.k, times
+            )
         results = [
             SearchHit(
                 doc_id=(c := chunks[h.index]).doc_id,
@@ -197,12 +223,15 @@ class Replica:
                 snippet=c.text,
                 language=c.language,
             )
-            for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k, times)
+            for h, score, _ in ranked
         ]
+        label = reranker.label if reranker else NO_RERANKER
         response = SearchResponse(
             query_id=uuid.uuid4().hex,
             query=request.query,
-            reranker=reranker.label if reranker else NO_RERANKER,
+            reranker=label
+            if experiment is None
+            else f"{label} interleaved with {experiment.candidate.label}",
             results=results,
         )
         impression = Impression(
@@ -211,16 +240,38 @@ class Replica:
             repo=request.repo,
             k=request.k,
             results=[
-                ShownResult(position=i, doc_id=h.doc_id, repo=h.repo, path=h.path, score=h.score)
-                for i, h in enumerate(results, 1)
+                ShownResult(position=i, doc_id=h.doc_id, repo=h.repo, path=h.path, score=h.score, side=side)
+                for i, (h, (_, _, side)) in enumerate(zip(results, ranked, strict=True), 1)
             ],
             reranker=response.reranker,
             model_version=reranker.version if reranker else None,
             index_version=loaded.pointer.version,
             replica_id=self.replica_id,
             timestamp=time.time(),
+            experiment=experiment.experiment_id if experiment else None,
         )
         return msgspec.json.encode(SearchReply(response=response)), impression
+
+    def _interleave(
+        self,
+        production: LoadedReranker | None,
+        candidate: LoadedReranker,
+        index: SearchIndex,
+        query: str,
+        hits: list[Retrieved],
+        k: int,
+        times: StageTimes | None,
+    ) -> list[tuple[Retrieved, float, str | None]]:
+        """A team-draft interleaving of production's and the candidate's rankings of the same hits:
+        each shown hit with the score its team gave it and the team's name."""
+        ours = {
+            h.index: (h, score) for h, score in self._rank(production, index, query, hits, len(hits), times)
+        }
+        theirs = {
+            h.index: (h, score) for h, score in self._rank(candidate, index, query, hits, len(hits), times)
+        }
+        merged = team_draft(list(ours), list(theirs), k, self.coin)
+        return [(*(ours if side == "production" else theirs)[i], side) for i, side in merged]
 
     def documents(self, data: bytes) -> bytes:
         request, problem = decode(_documents_decoder, data)
