@@ -28,7 +28,6 @@ from nats.js.errors import (
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
 )
 
 from shared.interleaving import CANDIDATE, PRODUCTION, outcome, sign_test
@@ -124,20 +123,30 @@ async def stop_experiment(js: JetStreamContext) -> Experiment:
 
 async def experiments(js: JetStreamContext) -> list[Experiment]:
     """Every experiment started, newest first."""
+    found = [decode_experiment(value) for value in await latest_values(js, EXPERIMENT_PREFIX + "*")]
+    return sorted((e for e in found if e is not None), key=lambda e: e.started_at, reverse=True)
+
+
+async def latest_values(js: JetStreamContext, pattern: str) -> list[bytes]:
+    """The value of every key matching `pattern` (a NATS subject filter), deleted keys left out:
+    one ordered consumer delivering the last message per key."""
     kv = await js.key_value(Buckets.EXPERIMENTS)
+    watcher = await kv.watch(pattern, ignore_deletes=True)
+    values: list[bytes] = []
     try:
-        keys = await kv.keys(filters=[EXPERIMENT_PREFIX + "*"])
-    except NoKeysError:
-        return []
-    found = []
-    for key in keys:
-        try:
-            entry = await kv.get(key)
-        except (KeyNotFoundError, KeyDeletedError):
-            continue
-        if (experiment := decode_experiment(entry.value)) is not None:
-            found.append(experiment)
-    return sorted(found, key=lambda e: e.started_at, reverse=True)
+        while True:
+            try:
+                entry = await watcher.updates(timeout=WATCH_TIMEOUT_S)
+            except nats.errors.TimeoutError:
+                raise TimeoutError(f"KV {Buckets.EXPERIMENTS} {pattern}: no answer in time") from None
+            if entry is None:
+                break
+            values.append(entry.value or b"")
+            if entry.delta == 0:
+                break
+    finally:
+        await watcher.stop()
+    return values
 
 
 async def credit_click(
@@ -176,24 +185,11 @@ async def credit_click(
 
 async def outcomes(js: JetStreamContext, experiment_id: str) -> list[str]:
     """Each clicked search's outcome for the candidate ("win" | "loss" | "tie")."""
-    kv = await js.key_value(Buckets.EXPERIMENTS)
-    watcher = await kv.watch(f"{SEARCH_PREFIX}{experiment_id}.*", ignore_deletes=True)
-    found: list[str] = []
-    try:
-        while True:
-            try:
-                entry = await watcher.updates(timeout=WATCH_TIMEOUT_S)
-            except nats.errors.TimeoutError:
-                raise TimeoutError(f"the tally of {experiment_id} did not arrive in time") from None
-            if entry is None:
-                break
-            result = outcome(_credits_decoder.decode(entry.value or b"{}").clicks.values())
-            if result is not None:
-                found.append(result)
-            if entry.delta == 0:
-                break
-    finally:
-        await watcher.stop()
+    found = []
+    for value in await latest_values(js, f"{SEARCH_PREFIX}{experiment_id}.*"):
+        result = outcome(_credits_decoder.decode(value or b"{}").clicks.values())
+        if result is not None:
+            found.append(result)
     return found
 
 
