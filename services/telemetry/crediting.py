@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 from nats.js import JetStreamContext
 
-from services.telemetry import instruments
 from shared.experiments import credit_click
 from shared.schemas import FeedbackEvent, Impression
 
@@ -36,6 +35,4 @@ async def credit_clicks(
     """Credit every click among `pairs`; the number newly credited. Bus errors are the caller's."""
     credits = [c for event, impression in pairs if (c := credited(event, impression)) is not None]
     landed = await asyncio.gather(*(credit_click(js, *c) for c in credits))
-    fresh = sum(landed)
-    instruments.CREDITED.inc(fresh)
-    return fresh
+    return sum(landed)

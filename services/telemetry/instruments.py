@@ -33,7 +33,3 @@ LAG = Histogram(
 PENDING = Gauge(
     "codesift_telemetry_pending_messages", "Feedback messages in the stream not yet delivered to the consumer"
 )
-CREDITED = Counter(
-    "codesift_interleaving_clicks_credited_total",
-    "Clicks in interleaved searches credited to a team (production or candidate) for the first time",
-)
