@@ -19,6 +19,7 @@ from shared import subjects
 from shared.experiments import (
     ExperimentError,
     Tally,
+    credit_click,
     experiments,
     latest_tally,
     read_running,
@@ -29,6 +30,7 @@ from shared.experiments import (
 from shared.schemas import Impression, ShownResult, encoder
 from shared.streams import bootstrap
 from tests.conftest import NatsServer
+from tests.integration.test_nats_permissions import login, server  # noqa: F401  (fixtures)
 from tests.integration.test_telemetry import event, publish
 
 DOCS = ("a.py:1-9", "b.py:1-9", "c.py:1-9", "d.py:1-9")
@@ -144,7 +146,6 @@ async def test_a_winning_candidate_passes_the_online_gate_once_significant(js, c
 async def test_the_promoter_requires_an_online_win_when_told_to(js, nats_server: NatsServer, tmp_path: Path):
     from services.promoter.app import create_app as create_promoter
     from services.promoter.settings import PromoterSettings
-    from shared.experiments import credit_click
     from tests.integration.test_promoter import V1, events, pointer, promote_auto, train
     from tests.unit.promoter.evaluations import evaluation
 
@@ -174,3 +175,22 @@ async def test_the_promoter_requires_an_online_win_when_told_to(js, nats_server:
     assert production is not None and production.version == V1
     promoted = (await events(js, subjects.MODEL_DECISION))[-1]
     assert promoted.promoted and promoted.gates["online"]
+
+
+@pytest.mark.slow  # three refused writes, each waiting out its timeout
+async def test_only_the_gateway_and_the_cli_start_experiments_and_only_telemetry_credits_clicks(login):  # noqa: F811
+    gateway, cli, search, telemetry = [await login(k) for k in ("gateway", "cli", "search", "telemetry")]
+    started = await start_experiment(gateway.nc.jetstream(), "v1", "ab" * 32)
+    await stop_experiment(cli.nc.jetstream())
+    assert gateway.violations() == cli.violations() == []
+    for intruder in (search, telemetry):  # a replica (or telemetry) cannot start one
+        with pytest.raises(nats.errors.TimeoutError):
+            await start_experiment(intruder.nc.jetstream(timeout=1), "v2", "cd" * 32)
+        assert any("$kv.experiments" in v.lower() for v in intruder.violations())
+    js = telemetry.nc.jetstream()
+    assert await credit_click(js, started.experiment_id, uuid.uuid4().hex, DOCS[0], "candidate")
+    with pytest.raises(nats.errors.TimeoutError):  # the gateway cannot forge a click's credit
+        await credit_click(
+            gateway.nc.jetstream(), started.experiment_id, uuid.uuid4().hex, DOCS[0], "candidate"
+        )
+    assert (await read_tally(js, started)).wins == 1
