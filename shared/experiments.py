@@ -31,6 +31,7 @@ from nats.js.errors import (
 )
 
 from shared.interleaving import CANDIDATE, PRODUCTION, outcome, sign_test
+from shared.registry import read_model_pointer
 from shared.streams import Buckets
 
 RUNNING_KEY = "running"
@@ -101,6 +102,9 @@ async def start_experiment(js: JetStreamContext, version: str, sha256: str) -> E
         raise ExperimentError(
             f"experiment {running.experiment_id} on {running.version} is running: stop it first"
         )
+    production = await read_model_pointer(js)
+    if production is not None and production.version == version:
+        raise ExperimentError(f"{version} is in production already: there is nothing to compare it with")
     experiment = Experiment(uuid.uuid4().hex[:12], version, sha256, time.time())
     kv = await js.key_value(Buckets.EXPERIMENTS)
     data = msgspec.json.encode(experiment)

@@ -11,6 +11,11 @@ fused-rank blend for a cross-encoder alone); candidates beyond the top N keep th
 A result's `score` is then 1 / (60 + served rank) for a combiner, the blended score for the blend
 (two reciprocal-rank terms in the top N, one below it), otherwise its fusion score.
 
+While an online experiment runs (`services/search/experiment.py`), a share of searches
+(CODESIFT_INTERLEAVE_SHARE) ranks the same hits with production and with the candidate and shows
+their team-draft interleaving (`shared.interleaving.team_draft`); each shown result keeps the
+score its team gave it, and the impression records the team (`side`) and the experiment.
+
 Each search is counted and its stages timed for Prometheus (`instruments.py`) unless
 CODESIFT_METRICS=false, which also skips the clock readings.
 """
@@ -192,7 +197,10 @@ class Replica:
             loaded = self.loaded
             reranker = self.reranker
             experiment = self.experiment
-            if experiment is not None and self.coin.random() >= self.settings.interleave_share:
+            if experiment is not None and (
+                (reranker is not None and experiment.candidate.version == reranker.version)  # promoted
+                or self.coin.random() >= self.settings.interleave_share
+            ):
                 experiment = None
             reordered = reranker is not None or experiment is not None
             depth = max(request.k, self.settings.reranker_topn) if reordered else request.k

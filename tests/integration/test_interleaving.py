@@ -194,3 +194,14 @@ async def test_only_the_gateway_and_the_cli_start_experiments_and_only_telemetry
             gateway.nc.jetstream(), started.experiment_id, uuid.uuid4().hex, DOCS[0], "candidate"
         )
     assert (await read_tally(js, started)).wins == 1
+
+
+async def test_the_production_model_cannot_be_its_own_candidate(js):
+    from shared.schemas import ModelPointer
+    from shared.streams import Buckets
+
+    pointer = ModelPointer(version="v1", sha256="ab" * 32, promoted_at=time.time())
+    await (await js.key_value(Buckets.REGISTRY)).put("model", encoder.encode(pointer))
+    with pytest.raises(ExperimentError, match="in production already"):
+        await start_experiment(js, "v1", "ab" * 32)
+    assert await read_running(js) is None and await experiments(js) == []

@@ -62,3 +62,10 @@ def test_the_share_decides_how_many_searches_interleave(index, combiners):  # no
     half.experiment = None  # stopped: production alone, no side recorded
     _, impression = half.search(msgspec.json.encode({"query": "passwords"}))
     assert impression.experiment is None and all(r.side is None for r in impression.results)
+
+
+def test_a_candidate_promoted_meanwhile_is_not_interleaved_with_itself(index, combiners):  # noqa: F811
+    replica = replica_in_experiment(index, combiners["tests"], share=1.0)
+    replica.swap_reranker(replica.experiment.candidate)  # the candidate became production
+    _, impression = search(replica)
+    assert impression.experiment is None and all(r.side is None for r in impression.results)
