@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     command("rollback", help="go back to the previous production model")
     command("info", help="the production model, its evaluation, and what each replica serves")
 
+    ex = command("experiment", help="online experiments: interleave a candidate model with production")
+    ex.add_argument("action", choices=["start", "stop", "status"])
+    ex.add_argument("model", nargs="?", default=None, metavar="VERSION", help="start: the candidate model")
+
     command("status", help="replicas, index and jobs of the running stack")
     command("token", help="print the admin token the stack's gateway asks for (Authorization: Bearer ...)")
 
@@ -187,6 +191,12 @@ async def dispatch(args: argparse.Namespace) -> int:
         if args.command == "rollback":
             return await learning.rollback(args.data_dir)
         return await learning.info(args.data_dir)
+    if args.command == "experiment":
+        from codesift.experiments import experiment
+
+        if args.action == "start" and not args.model:
+            return commands.fail("experiment start: name the candidate model (a version)")
+        return await experiment(args.action, args.model, args.data_dir)
     if args.command == "status":
         return await commands.status(args.data_dir)
     if args.command == "token":

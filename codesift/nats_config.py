@@ -61,6 +61,8 @@ USER_COMMANDS = [
     subjects.CMD_PROMOTE,
     subjects.CMD_ROLLBACK,
 ]
+# Starting and stopping an online experiment (shared/experiments.py): the gateway and the CLI.
+EXPERIMENT_CONTROL = [kv(Buckets.EXPERIMENTS, "running"), kv(Buckets.EXPERIMENTS, "exp.>")]
 SEARCH_REQUESTS = [
     subjects.SEARCH_QUERY,
     subjects.SEARCH_CANDIDATES,
@@ -79,7 +81,7 @@ PUBLISH: dict[str, list[str]] = {
         *JOB_PROGRESS,
         DEAD_COMMANDS,
     ],
-    "telemetry": [subjects.TELEMETRY_DEAD_LETTER],
+    "telemetry": [subjects.TELEMETRY_DEAD_LETTER, kv(Buckets.EXPERIMENTS, "search.>")],
     "trainer": [
         subjects.MODEL_TRAINED,
         kv(Buckets.REGISTRY, "trained.>"),
@@ -113,6 +115,7 @@ PUBLISH: dict[str, list[str]] = {
         *SEARCH_REQUESTS,
         subjects.TRAINER_LOGS,
         kv(Buckets.JOBS),
+        *EXPERIMENT_CONTROL,
     ],
     "cli": [
         subjects.TELEMETRY_FEEDBACK,
@@ -120,6 +123,7 @@ PUBLISH: dict[str, list[str]] = {
         *SEARCH_REQUESTS,
         subjects.TRAINER_LOGS,
         kv(Buckets.JOBS),
+        *EXPERIMENT_CONTROL,
     ],
 }
 RESPONDERS = {"search", "trainer"}  # answer requests: search queries, the trainer's job logs

@@ -114,6 +114,7 @@ class ReplicaInfo(msgspec.Struct):
     reranker_error: str | None = None  # why the last model change failed; the model before still serves
     reranker_checked_at: float | None = None  # last look at the production pointer
     reranker_prepared: str | None = None  # a trained model downloaded and warmed, ready to be promoted
+    experiment: str | None = None  # the online experiment this replica interleaves (shared/experiments.py)
 
 
 # ---------------------------------------------------------------- commands (JetStream COMMANDS)
@@ -350,6 +351,7 @@ class ShownResult(msgspec.Struct):
     content_hash: str = ""
     symbol: str = ""  # qualified name ("Class.method", "Title / Section"); "" for a window
     fingerprint: str = ""
+    side: str | None = None  # in an interleaved search: the team that showed it (production | candidate)
 
 
 class Impression(msgspec.Struct):
@@ -365,6 +367,7 @@ class Impression(msgspec.Struct):
     index_version: str | None
     replica_id: str
     timestamp: float
+    experiment: str | None = None  # the online experiment this search interleaved (shared/experiments.py)
 
 
 class FeedbackAccepted(msgspec.Struct):

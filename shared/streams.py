@@ -57,6 +57,7 @@ class Buckets:
     # "trained.<version>" -> ModelTrained (every registered model, with its manifest)
     REGISTRY = "registry"
     EVALS = "evals"
+    EXPERIMENTS = "experiments"  # online experiments and their credited clicks (shared/experiments.py)
     MODELS = "models"  # object store: model artifacts
     INDEXES = "indexes"  # object store: index snapshots
     LEARNING = "learning"  # the continuous loop's state and schedule (shared/learning.py); no TTL
@@ -67,6 +68,7 @@ KV_BUCKETS = (
     api.KeyValueConfig(bucket=Buckets.REGISTRY, history=10, storage=api.StorageType.FILE),
     api.KeyValueConfig(bucket=Buckets.EVALS, history=5, storage=api.StorageType.FILE),
     api.KeyValueConfig(bucket=Buckets.LEARNING, history=1, storage=api.StorageType.FILE),
+    api.KeyValueConfig(bucket=Buckets.EXPERIMENTS, history=1, storage=api.StorageType.FILE),
 )
 OBJECT_STORES = (Buckets.MODELS, Buckets.INDEXES)
 

@@ -19,11 +19,13 @@ from services.gateway.controllers import (
     SearchController,
     TelemetryController,
 )
+from services.gateway.controllers.experiments import ExperimentController
 from services.gateway.controllers.learning import LearningController
 from services.gateway.controllers.metrics import MetricsController
 from services.gateway.controllers.pages import static_files
 from services.gateway.controllers.reranker import RerankerController
 from services.gateway.errors import error_response
+from services.gateway.experiments_client import ExperimentsClient
 from services.gateway.feedback_client import FeedbackClient
 from services.gateway.jobs_client import JobsClient
 from services.gateway.mcp.tools import Backend
@@ -55,6 +57,7 @@ def bus_lifespan(
             app.state.search_client = SearchClient(nc, url, timeout=settings.request_timeout)
             app.state.jobs_client = JobsClient(nc, timeout=settings.request_timeout)
             app.state.models_client = ModelsClient(nc, settings.data_dir)
+            app.state.experiments_client = ExperimentsClient(nc)
             app.state.feedback_client = FeedbackClient(
                 nc, url, timeout=settings.request_timeout, store_client=settings.telemetry_store_client
             )
@@ -95,6 +98,11 @@ def provide_models_client(state: State) -> ModelsClient:
     return client
 
 
+def provide_experiments_client(state: State) -> ExperimentsClient:
+    client: ExperimentsClient = state.experiments_client
+    return client
+
+
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or gateway_settings()
     mcp = MountedMcp(settings)
@@ -106,6 +114,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             TelemetryController,
             RerankerController,
             LearningController,
+            ExperimentController,
             PageController,
             static_files,
             mcp.route(),
@@ -116,6 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             "feedback_client": Provide(provide_feedback_client, sync_to_thread=False),
             "jobs_client": Provide(provide_jobs_client, sync_to_thread=False),
             "models_client": Provide(provide_models_client, sync_to_thread=False),
+            "experiments_client": Provide(provide_experiments_client, sync_to_thread=False),
         },
         exception_handlers={Exception: error_response},
         middleware=[access.middleware] if access.required else [],

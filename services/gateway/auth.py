@@ -3,7 +3,8 @@
 Each route handler says what it is with `opt`:
 
 - `ADMIN`: it changes what is trained or served (POST /api/reranker/{mine,train,evaluate,promote,
-  rollback}). With CODESIFT_ADMIN_TOKEN set it needs `Authorization: Bearer <admin token>`.
+  rollback}, POST /api/reranker/experiment and /experiment/stop). With CODESIFT_ADMIN_TOKEN set
+  it needs `Authorization: Bearer <admin token>`.
 - `READ`: it reads the index or feeds it (search, feedback, the reranker's GETs, /mcp). Open unless
   CODESIFT_READ_TOKEN is set; then the read token or the admin token.
 - nothing: open (the pages and their assets, /api/health for probes, /metrics for scrapers,

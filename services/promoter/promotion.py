@@ -27,11 +27,13 @@ from services.promoter.archives import archive_sha256
 from services.promoter.errors import PromotionError
 from services.promoter.gates import GatePolicy, GateReport, check_gates
 from services.promoter.instruments import count_decision
+from services.promoter.online import with_online
 from services.promoter.registry import feedback_events, last_update, read_evaluation, write_pointer
 from services.promoter.settings import PromoterSettings
 from services.promoter.transient import retry_transient
 from shared import subjects
 from shared.artifacts import ModelPathError, resolve_model_path
+from shared.experiments import latest_tally
 from shared.registry import read_model_pointer_revision
 from shared.schemas import ModelEvaluated, ModelPointer, ModelUpdated, PromotionDecision, encoder
 from shared.validation import version_problem
@@ -84,6 +86,7 @@ class Promoter:
                 outdated=sequence < changed_at,
                 events=await self._events(evaluation.version, pointer),
             )
+            report = await self._online(report, evaluation.version)
             return await self._decide(
                 evaluation.version,
                 report,
@@ -112,6 +115,7 @@ class Promoter:
                 self.policy(min_triplets),
                 events=await self._events(version, pointer),
             )
+            report = await self._online(report, version)
             return await self._decide(
                 version, report, pointer, revision, force=force, job_id=job_id, msg_id=f"job-{job_id}"
             )
@@ -120,6 +124,12 @@ class Promoter:
         """The feedback events the candidate's and production's training saw ("events" gate)."""
         production = await feedback_events(self.js, pointer.version) if pointer else 0
         return await feedback_events(self.js, version), production
+
+    async def _online(self, report: GateReport, version: str) -> GateReport:
+        """The gates, plus "online" when CODESIFT_PROMOTE_REQUIRE_ONLINE is on (promoter/online.py)."""
+        if not self.settings.promote_require_online:
+            return report
+        return with_online(report, version, await latest_tally(self.js, version))
 
     async def rollback(self, job_id: str) -> PromotionDecision:
         """Back to the previous production version, or to no reranker when there is none.

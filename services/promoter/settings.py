@@ -18,6 +18,7 @@ class PromoterSettings(Settings, kw_only=True):
     # MRR@10 of the candidate >= the served model's + this margin (0: an equally good model passes)
     promote_mrr_margin: Fraction = 0.0
     promote_hit5_tolerance: Fraction = 0.02  # Hit@5 may drop by at most this much
+    promote_require_online: bool = False  # gate "online": the candidate won its online experiment (p < 0.05)
     models_dir: Path | None = None  # where promote commands' model paths must lie; None: DATA_DIR/models
 
     @property

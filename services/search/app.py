@@ -13,6 +13,7 @@ import nats
 from faststream import ContextRepo, FastStream
 
 from services.search.embedding import Embedder
+from services.search.experiment import ExperimentWatcher
 from services.search.handlers import indexer_router, load_index, replica_router
 from services.search.indexing import Indexer
 from services.search.model_loader import RerankerLoader
@@ -78,15 +79,17 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
         loader = RerankerLoader(replica, js, settings)
         await loader.start()
         poll = asyncio.create_task(loader.poll())
+        experiments = asyncio.create_task(ExperimentWatcher(replica, loader, js).run())
         context.set_global("replica", replica)
         context.set_global("reranker_loader", loader)
         context.set_global("nc", nc)
         context.set_global("js", js)
         log.info("replica %s ready (reranker: %s)", replica.replica_id, replica.reranker_label())
         yield
-        poll.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await poll
+        for task in (poll, experiments):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await nc.drain()
 
     async def caught_up() -> None:

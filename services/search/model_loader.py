@@ -109,6 +109,17 @@ class RerankerLoader:
             self.replica.reranker_prepared = version
             log.info("%s prepared %s", self.replica.replica_id, version)
 
+    async def load_candidate(self, version: str, sha256: str) -> LoadedReranker:
+        """The model an online experiment interleaves with production: the one served or prepared
+        when it is either, else loaded (it then stays the prepared model)."""
+        current = self.replica.reranker
+        if current is not None and (current.version, current.sha256) == (version, sha256):
+            return current
+        loaded = await self._load((version, sha256))
+        if (version, sha256) in self._loads:
+            self.replica.reranker_prepared = version
+        return loaded
+
     async def poll(self) -> None:
         """Check the pointer every reload interval, for ever (run it as a task)."""
         while True:

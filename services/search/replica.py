@@ -11,6 +11,11 @@ fused-rank blend for a cross-encoder alone); candidates beyond the top N keep th
 A result's `score` is then 1 / (60 + served rank) for a combiner, the blended score for the blend
 (two reciprocal-rank terms in the top N, one below it), otherwise its fusion score.
 
+While an online experiment runs (`services/search/experiment.py`), a share of searches
+(CODESIFT_INTERLEAVE_SHARE) ranks the same hits with production and with the candidate and shows
+their team-draft interleaving (`shared.interleaving.team_draft`); each shown result keeps the
+score its team gave it, and the impression records the team (`side`) and the experiment.
+
 Each search is counted and its stages timed for Prometheus (`instruments.py`) unless
 CODESIFT_METRICS=false, which also skips the clock readings.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -35,6 +41,7 @@ from services.search.score_cache import ScoreCache
 from services.search.settings import SearchSettings
 from shared import features
 from shared.fingerprints import fingerprint
+from shared.interleaving import team_draft
 from shared.schemas import (
     Candidate,
     CandidatesReply,
@@ -70,6 +77,14 @@ class Loaded:
     pointer: IndexUpdated
 
 
+@dataclass(frozen=True)
+class RunningExperiment:
+    """The online experiment a replica interleaves: its id and the candidate model, loaded."""
+
+    experiment_id: str
+    candidate: LoadedReranker
+
+
 class Replica:
     def __init__(self, settings: SearchSettings, embedder: Embedder):
         self.settings = settings
@@ -83,6 +98,8 @@ class Replica:
         self.reranker_checked_at: float | None = None  # last look at the production pointer
         self.reranker_prepared: str | None = None  # a trained model loaded and warmed, not served yet
         self.scores = ScoreCache(settings.reranker_cache_size)
+        self.experiment: RunningExperiment | None = None  # set by services/search/experiment.py
+        self.coin = random.Random()  # which searches interleave, and each round's first pick
         self.metrics = SearchInstruments(self.replica_id, self.started_at) if settings.metrics else None
 
     # ------------------------------------------------------------------ index and model
@@ -123,6 +140,7 @@ class Replica:
             reranker_error=self.reranker_error,
             reranker_checked_at=self.reranker_checked_at,
             reranker_prepared=self.reranker_prepared,
+            experiment=self.experiment.experiment_id if self.experiment else None,
         )
 
     # ------------------------------------------------------------------ requests
@@ -183,7 +201,14 @@ class Replica:
         if problem is None:
             loaded = self.loaded
             reranker = self.reranker
-            depth = max(request.k, self.settings.reranker_topn) if reranker else request.k
+            experiment = self.experiment
+            if experiment is not None and (
+                (reranker is not None and experiment.candidate.version == reranker.version)  # promoted
+                or self.coin.random() >= self.settings.interleave_share
+            ):
+                experiment = None
+            reordered = reranker is not None or experiment is not None
+            depth = max(request.k, self.settings.reranker_topn) if reordered else request.k
             began = time.perf_counter() if times is not None else 0.0
             hits, problem = self._retrieve(loaded, request.query, depth, request.repo)
             if times is not None:
@@ -191,8 +216,16 @@ class Replica:
         if problem is not None:
             return msgspec.json.encode(SearchReply(error=problem)), None
         chunks = loaded.index.chunks
-        ranked = self._rank(reranker, loaded.index, request.query, hits, request.k, times)
-        shown = [chunks[h.index] for h, _ in ranked]
+        if experiment is None:
+            ranked = [
+                (h, score, None)
+                for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k, times)
+            ]
+        else:
+            ranked = self._interleave(
+                reranker, experiment.candidate, loaded.index, request.query, hits, request.k, times
+            )
+        shown = [chunks[h.index] for h, _, _ in ranked]
         results = [
             SearchHit(
                 doc_id=(c := chunks[h.index]).doc_id,
@@ -204,12 +237,15 @@ class Replica:
                 snippet=c.text,
                 language=c.language,
             )
-            for h, score in ranked
+            for h, score, _ in ranked
         ]
+        label = reranker.label if reranker else NO_RERANKER
         response = SearchResponse(
             query_id=uuid.uuid4().hex,
             query=request.query,
-            reranker=reranker.label if reranker else NO_RERANKER,
+            reranker=label
+            if experiment is None
+            else f"{label} interleaved with {experiment.candidate.label}",
             results=results,
         )
         impression = Impression(
@@ -227,16 +263,39 @@ class Replica:
                     content_hash=c.content_hash,
                     symbol=c.symbol,
                     fingerprint=fingerprint(c.text),
+                    side=side,
                 )
-                for i, (h, c) in enumerate(zip(results, shown, strict=True), 1)
+                for i, (h, c, (_, _, side)) in enumerate(zip(results, shown, ranked, strict=True), 1)
             ],
             reranker=response.reranker,
             model_version=reranker.version if reranker else None,
             index_version=loaded.pointer.version,
             replica_id=self.replica_id,
             timestamp=time.time(),
+            experiment=experiment.experiment_id if experiment else None,
         )
         return msgspec.json.encode(SearchReply(response=response)), impression
+
+    def _interleave(
+        self,
+        production: LoadedReranker | None,
+        candidate: LoadedReranker,
+        index: SearchIndex,
+        query: str,
+        hits: list[Retrieved],
+        k: int,
+        times: StageTimes | None,
+    ) -> list[tuple[Retrieved, float, str | None]]:
+        """A team-draft interleaving of production's and the candidate's rankings of the same hits:
+        each shown hit with the score its team gave it and the team's name."""
+        ours = {
+            h.index: (h, score) for h, score in self._rank(production, index, query, hits, len(hits), times)
+        }
+        theirs = {
+            h.index: (h, score) for h, score in self._rank(candidate, index, query, hits, len(hits), times)
+        }
+        merged = team_draft(list(ours), list(theirs), k, self.coin)
+        return [(*(ours if side == "production" else theirs)[i], side) for i, side in merged]
 
     def documents(self, data: bytes) -> bytes:
         request, problem = decode(_documents_decoder, data)

@@ -26,6 +26,8 @@ class SearchSettings(Settings, kw_only=True):
     # this repository at 256 tokens, batches of 1 and 4 were within 10%, batches of 16 ~1.6x slower.
     reranker_batch_size: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
     reranker_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 50_000  # cached (query, chunk) scores; 0: off
+    # share of searches a running online experiment interleaves (team draft of production and candidate)
+    interleave_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
 
 
 @functools.cache

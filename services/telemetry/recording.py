@@ -14,11 +14,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from services.telemetry import instruments
+from services.telemetry.crediting import credit_clicks
 from services.telemetry.dead_letters import send_to_dead_letters
 from services.telemetry.joining import ImpressionJoiner
 from services.telemetry.log_line import build_line, received_timestamp
 from services.telemetry.log_writer import LogWriter
-from shared.schemas import FeedbackEvent, feedback_decoder, feedback_problem
+from shared.schemas import FeedbackEvent, Impression, feedback_decoder, feedback_problem
 from shared.validation import decode
 
 log = logging.getLogger("codesift.telemetry")
@@ -90,6 +91,7 @@ class FeedbackRecorder:
         lines: list[tuple[str, bytes]] = []
         to_ack: list[Msg] = []
         held: list[Msg] = []
+        joined: list[tuple[FeedbackEvent, Impression | None]] = []
         for item in fresh:
             query_id = item.event.query_id
             impression = lookup.found.get(query_id) if query_id else None
@@ -102,7 +104,16 @@ class FeedbackRecorder:
                 continue
             lines.append((item.event.event_id, build_line(item.event, item.timestamp, impression)))
             to_ack.append(item.msg)
+            joined.append((item.event, impression))
 
+        try:  # online experiments first: crediting is idempotent, a line once written is not re-read
+            await credit_clicks(self.js, joined)
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning(
+                "clicks not credited (%s); %d events held back", exc or type(exc).__name__, len(lines)
+            )
+            held += to_ack
+            lines, to_ack = [], []
         try:
             report.written = await asyncio.to_thread(self.writer.append, lines)
         except OSError as exc:

@@ -201,6 +201,8 @@ async def test_the_schema_declares_the_bearer_scheme_where_a_token_is_needed(adm
         "rerankerEvaluate",
         "rerankerPromote",
         "rerankerRollback",
+        "rerankerExperimentStart",
+        "rerankerExperimentStop",
     }
     for name in protected:
         assert {"401", "403"} <= set(ops[name]["responses"])
