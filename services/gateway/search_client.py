@@ -1,4 +1,5 @@
-"""Talking to the search replicas over NATS: one request/reply per search, a ping to find them all."""
+"""Talking to the search replicas over NATS: one request/reply per search, a ping to find them all
+(and one to find every other service, for health)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from nats.aio.client import Client
 
 from services.gateway.errors import BadReply, InvalidParameter, Unavailable
 from shared.bus import gather, request, server_list
-from shared.schemas import ReplicaInfo, SearchReply, SearchRequest, SearchResponse, encoder
-from shared.subjects import SEARCH_PING, SEARCH_QUERY
+from shared.schemas import ReplicaInfo, SearchReply, SearchRequest, SearchResponse, ServiceInfo, encoder
+from shared.subjects import SEARCH_PING, SEARCH_QUERY, SERVICE_PING
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ _PARAMETER_OF_FIELD = {"query": "q"}
 
 _reply_decoder = msgspec.json.Decoder(SearchReply)
 _info_decoder = msgspec.json.Decoder(ReplicaInfo)
+_service_decoder = msgspec.json.Decoder(ServiceInfo)
 
 
 def redact(url: str) -> str:
@@ -89,3 +91,15 @@ class SearchClient:
             except msgspec.DecodeError as exc:
                 logger.warning("ignoring an unreadable ping answer: %s", exc)
         return sorted(infos, key=lambda info: info.replica_id)
+
+    async def ping_services(self) -> list[ServiceInfo]:
+        """Every other service that answers SERVICE_PING within the ping wait, sorted by name."""
+        if not self.connected:
+            return []
+        infos = []
+        for data in await gather(self._nc, SERVICE_PING, b"", self._ping_wait):
+            try:
+                infos.append(_service_decoder.decode(data))
+            except msgspec.DecodeError as exc:
+                logger.warning("ignoring an unreadable service ping answer: %s", exc)
+        return sorted(infos, key=lambda info: info.service)

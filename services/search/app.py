@@ -20,6 +20,7 @@ from services.search.replica import Replica
 from services.search.settings import SearchSettings, search_settings
 from services.search.snapshots import current_pointer
 from shared.bus import resolve_nats_url, server_list
+from shared.liveness import answer_pings
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -110,6 +111,7 @@ def create_indexer_app(settings: SearchSettings | None = None) -> FastStream:
         context.set_global("indexer", indexer)
         context.set_global("nc", nc)
         context.set_global("js", js)
+        await answer_pings(nc, "indexer")
         log.info("indexer ready")
         yield
         await nc.drain()

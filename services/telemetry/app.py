@@ -15,6 +15,7 @@ from services.telemetry.log_writer import LogWriter
 from services.telemetry.recording import FeedbackRecorder
 from services.telemetry.settings import TelemetrySettings, log_file, telemetry_settings
 from shared.bus import connect
+from shared.liveness import answer_pings
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -46,6 +47,7 @@ def create_app(settings: TelemetrySettings | None = None) -> FastStream:
                 retry_delay=settings.telemetry_retry_delay,
             )
             context.set_global("recorder", recorder)
+            await answer_pings(nc, "telemetry", recorder.problems)
             log.info("telemetry ready: writing %s", writer.path)
             yield
 

@@ -13,6 +13,7 @@ from services.trainer.handlers import router
 from services.trainer.pipeline import Trainer
 from services.trainer.settings import TrainerSettings, trainer_settings
 from shared.bus import connect
+from shared.liveness import answer_pings
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -34,6 +35,7 @@ def create_app(settings: TrainerSettings | None = None) -> FastStream:
             log.warning("job %s had been interrupted; marked failed", interrupted)
         trainer = Trainer(settings, nc, js)
         context.set_global("trainer", trainer)
+        await answer_pings(nc, "trainer")
         log.info("trainer ready (models in %s)", settings.models)
         yield
         trainer.cancel.set()
