@@ -37,13 +37,19 @@ def codesift(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.Com
 
 
 class Stack:
-    def __init__(self, data_dir: Path, replicas: int = 2, extra: tuple[str, ...] = ()):
-        """`extra`: more `codesift up` options (e.g. ("--golden", path))."""
+    def __init__(
+        self,
+        data_dir: Path,
+        replicas: int = 2,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ):
+        """`extra`: more `codesift up` options (e.g. ("--golden", path)); `env`: CODESIFT_* settings."""
         self.data_dir = data_dir
         self.port = free_port()
         self.replicas = replicas
         self.lines: deque[str] = deque(maxlen=4000)
-        env = os.environ.copy()
+        env = os.environ.copy() | (env or {})
         env.pop("CODESIFT_NATS_URL", None)
         argv = [sys.executable, "-m", "codesift.cli", "up", "--data-dir", str(data_dir)]  # the README's form
         argv += ["--port", str(self.port), "--replicas", str(replicas), *extra]
