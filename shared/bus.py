@@ -75,9 +75,27 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = False) -> 
     return nc
 
 
-async def _log_error(exc: Exception) -> None:
+async def log_connection_error(exc: Exception) -> None:
     """One line per connection error instead of nats-py's traceback on every reconnect attempt."""
     log.warning("nats: %s", exc or type(exc).__name__)
+
+
+_log_error = log_connection_error
+
+
+async def wait_connected(nc: Client, timeout: float) -> bool:
+    """While nats-py reconnects (nats-server restarting), wait up to `timeout` s for the connection.
+
+    Returns at once when connected, or when the client is closed rather than reconnecting. A
+    request held this way is answered after a bus restart of a second or two instead of failing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not nc.is_connected:
+        if not nc.is_reconnecting or loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) -> list[bytes]:

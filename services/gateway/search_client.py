@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -11,7 +12,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from services.gateway.errors import BadReply, InvalidParameter, Unavailable
-from shared.bus import gather, request, server_list
+from shared.bus import gather, request, server_list, wait_connected
 from shared.schemas import ReplicaInfo, SearchReply, SearchRequest, SearchResponse, ServiceInfo, encoder
 from shared.subjects import SEARCH_PING, SEARCH_QUERY, SERVICE_PING
 
@@ -57,10 +58,12 @@ class SearchClient:
 
     async def search(self, search: SearchRequest) -> SearchResponse:
         """Ask one replica (queue group) to search; raise a GatewayError when none can."""
-        if not self.connected:
+        began = time.monotonic()
+        if not await wait_connected(self._nc, self._timeout / 2):  # a bus restart: wait, then ask
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
+        timeout = max(0.5, self._timeout - (time.monotonic() - began))
         try:
-            msg = await request(self._nc, SEARCH_QUERY, encoder.encode(search), timeout=self._timeout)
+            msg = await request(self._nc, SEARCH_QUERY, encoder.encode(search), timeout=timeout)
         except nats.errors.NoRespondersError:
             raise Unavailable(f"no search replica is running: {HOW_TO_START}") from None
         except nats.errors.TimeoutError:

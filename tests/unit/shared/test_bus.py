@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from shared.bus import StackNotRunning, connect, server_list
+from shared.bus import StackNotRunning, connect, server_list, wait_connected
 from shared.settings import Settings
 from tests.conftest import start_nats
 
@@ -40,6 +40,29 @@ async def test_service_connection_survives_a_nats_restart(tmp_path):
     finally:
         await nc.close()
         server.stop()
+
+
+async def test_wait_connected_holds_a_caller_through_a_nats_restart(tmp_path):
+    import asyncio
+
+    server = start_nats(tmp_path / "n")
+    nc = await connect(Settings(nats_url=server.url), "gateway", reconnect=True)
+    try:
+        server.stop()
+        while nc.is_connected:
+            await asyncio.sleep(0.01)
+        assert await wait_connected(nc, 0.2) is False  # still down: gives up after its timeout
+        waiting = asyncio.create_task(wait_connected(nc, 10))
+        await asyncio.sleep(0.3)
+        server = start_nats(tmp_path / "n", port=server.port)
+        assert await waiting is True
+        assert nc.is_connected
+    finally:
+        await nc.close()
+        server.stop()
+    started = time.monotonic()
+    assert await wait_connected(nc, 10) is False  # closed, not reconnecting: at once
+    assert time.monotonic() - started < 0.5
 
 
 async def test_request_retries_past_a_replica_that_never_answers(nats_server):
