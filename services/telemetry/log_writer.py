@@ -98,6 +98,7 @@ class LogWriter:
         self._fd: int | None = None
         self._size = 0
         self._torn = False  # a failed batch may be partly in the file beyond `_size`
+        self._wanted = False  # open() was called (and close() not yet)
         self._lock = threading.Lock()
 
     def generation(self, i: int) -> Path:
@@ -105,13 +106,20 @@ class LogWriter:
         return self.path if i == 0 else self.path.with_name(f"{self.path.name}.{i}")
 
     def open(self) -> None:
+        """Repair the tail, learn the event ids logged, open for appending; raises OSError when the
+        disk does not allow it (`append` then tries again: a service starts on a read-only disk)."""
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if cut := repair_torn_line(self.path):
-                log.warning("%s: cut a torn last line (%d bytes)", self.path, cut)
-            self._ids = [read_event_ids(self.generation(i)) for i in range(self.keep + 1)]
-            self._open_current()
-            log.info("%s: %d events already logged", self.path, sum(map(len, self._ids)))
+            self._open()
+
+    def _open(self) -> None:
+        self._wanted = True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if cut := repair_torn_line(self.path):
+            log.warning("%s: cut a torn last line (%d bytes)", self.path, cut)
+        ids = [read_event_ids(self.generation(i)) for i in range(self.keep + 1)]
+        self._open_current()
+        self._ids = ids
+        log.info("%s: %d events already logged", self.path, sum(map(len, self._ids)))
 
     def _open_current(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -129,9 +137,14 @@ class LogWriter:
         Either every new line is durable when this returns, or none is in the file and it raises.
         """
         with self._lock:
-            if not self._ids:
+            if not self._wanted:
                 raise RuntimeError("log writer is not open")
-            if self._fd is None:  # a rotation that failed half-way (disk full, read-only): reopen
+            if not self._ids:  # `open` failed (read-only disk at start-up): try again
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+                self._open()
+            elif self._fd is None:  # a rotation that failed half-way (disk full, read-only): reopen
                 self._open_current()
             if self._torn:  # a failed batch that could not be cut off then: cut it now
                 os.ftruncate(self._fd, self._size)
@@ -179,3 +192,4 @@ class LogWriter:
                 os.close(self._fd)
                 self._fd = None
             self._ids = []
+            self._wanted = False

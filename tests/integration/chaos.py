@@ -40,7 +40,7 @@ SERVICES = ("evaluator", "indexer", "promoter", "telemetry", "trainer")  # answe
 # (supervisor backoff 1 s + ~5-8 s of Python start-up on 2 busy cores); 30 s leaves room for a
 # restart while the machine is loaded, and still calls a restart that hangs a failure.
 WINDOW_S = 30.0
-RETRY_EVERY_S = 0.25
+RETRY_FIRST_S, RETRY_MAX_S = 0.25, 2.0
 REQUEST_TIMEOUT_S = 10.0
 RECOVERY_LIMIT_S = 120.0
 QUERIES = (
@@ -124,8 +124,11 @@ class Attempts:
 
 
 def with_retry(attempt: Callable[[], tuple[int, dict]], window: float = WINDOW_S) -> Attempts:
+    """Retry with a backoff (0.25 s doubling to 2 s), as a polite client does: a gateway coming
+    back is not met by every waiting client at once, four times a second."""
     began = time.monotonic()
     failures: list[str] = []
+    pause = RETRY_FIRST_S
     while True:
         try:
             status, body = attempt()
@@ -136,7 +139,8 @@ def with_retry(attempt: Callable[[], tuple[int, dict]], window: float = WINDOW_S
             failures.append(failure_kind(exc))
         if time.monotonic() - began > window:
             return Attempts(False, failures, {})
-        time.sleep(RETRY_EVERY_S)
+        time.sleep(pause)
+        pause = min(RETRY_MAX_S, pause * 2)
 
 
 # ---------------------------------------------------------------- the load
@@ -149,6 +153,7 @@ class Tally:
     ok_after_retry: int = 0
     failed: int = 0  # not answered within the window
     failed_attempts: Counter = field(default_factory=Counter)  # by kind, before a later success or not
+    failed_at: list[float] = field(default_factory=list)  # when each failed request began (s into the run)
 
 
 class Load:
@@ -162,6 +167,7 @@ class Load:
         self.sent_ids: set[str] = set()
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.began = time.monotonic()
         self.pool = ThreadPoolExecutor(max_workers=128)
         self.shown: list[dict] = []  # (query, query_id, doc_id) of recent answers, for feedback
         self.threads = [
@@ -173,6 +179,7 @@ class Load:
         first = with_retry(lambda: call(self._search_url(0)))
         assert first.ok, f"no search answers before the chaos: {first.failures}"
         self._remember(first.body)
+        self.began = time.monotonic()
         for thread in self.threads:
             thread.start()
 
@@ -200,11 +207,12 @@ class Load:
             with self.lock:
                 self.shown = [*self.shown, body][-20:]
 
-    def _count(self, tally: Tally, attempts: Attempts) -> None:
+    def _count(self, tally: Tally, attempts: Attempts, began: float) -> None:
         with self.lock:
             tally.sent += 1
             if not attempts.ok:
                 tally.failed += 1
+                tally.failed_at.append(round(began - self.began, 1))
             elif attempts.failures:
                 tally.ok_after_retry += 1
             else:
@@ -212,8 +220,9 @@ class Load:
             tally.failed_attempts.update(attempts.failures)
 
     def _search(self, i: int) -> None:
+        began = time.monotonic()
         attempts = with_retry(lambda: call(self._search_url(i)))
-        self._count(self.searches, attempts)
+        self._count(self.searches, attempts, began)
         self._remember(attempts.body)
 
     def _feedback(self, i: int) -> None:
@@ -233,8 +242,9 @@ class Load:
         body = json.dumps(event).encode()
         with self.lock:
             self.sent_ids.add(event["event_id"])
+        began = time.monotonic()
         attempts = with_retry(lambda: call(f"{self.stack.url}/api/telemetry/event", body))
-        self._count(self.feedback, attempts)
+        self._count(self.feedback, attempts, began)
         if attempts.ok:
             with self.lock:
                 self.accepted.add(event["event_id"])
@@ -433,6 +443,7 @@ class Fault:
     name: str
     recovery_s: float | None  # from the kill until it answers again; None: it did not within the limit
     note: str = ""
+    at: float = 0.0  # when it was killed, seconds into the run
 
 
 @dataclass
@@ -466,11 +477,14 @@ class Report:
             f"searches: sent {s.sent}, answered first try {s.ok_first}, after a client retry "
             f"{s.ok_after_retry}, failed beyond the window {s.failed}",
             f"  failed attempts: {dict(s.failed_attempts) or 'none'}",
-            "recovery (SIGKILL -> answering again):",
         ]
+        if s.failed_at or f.failed_at:
+            out.append(f"  failed requests began at (s): searches {s.failed_at}, feedback {f.failed_at}")
+        out.append("recovery (SIGKILL -> answering again; s into the run):")
         for fault in self.faults:
             took = "did not recover" if fault.recovery_s is None else f"{fault.recovery_s:5.1f} s"
-            out.append(f"  {fault.name:<18} {took}{'  ' + fault.note if fault.note else ''}")
+            note = f"  {fault.note}" if fault.note else ""
+            out.append(f"  {fault.name:<18} {took}  (at +{fault.at:.0f} s){note}")
         out += [
             f"killed job {job_line(self.killed_job)}",
             f"new train job {job_line(self.new_job)}",
@@ -548,9 +562,10 @@ def run(
             wait_job(stack.data_dir, job_id, ("running",), 180)
             pid = process_of(stack, "trainer").pid
             os.kill(pid, signal.SIGKILL)
+            at = time.monotonic() - began
             took = wait_until(recovered(stack, "trainer", pid, served, stack.replicas))
             killed_job = wait_job(stack.data_dir, job_id, ("failed", "succeeded"), 60)
-            results.append(Fault(name, took, f"job {killed_job['state']}"))
+            results.append(Fault(name, took, f"job {killed_job['state']}", at))
         else:
             note = ""
             if name == "search-2":
@@ -558,9 +573,11 @@ def run(
                 note = "its cached model damaged first"
             pid = process_of(stack, name).pid
             os.kill(pid, signal.SIGKILL)
+            at = time.monotonic() - began
             took = wait_until(recovered(stack, name, pid, served, stack.replicas))
-            results.append(Fault(name, took, note))
-        say(f"{results[-1].name}: {results[-1].recovery_s}")
+            results.append(Fault(name, took, note, at))
+        last = results[-1]
+        say(f"{last.name} killed at +{last.at:.1f} s, answering after {last.recovery_s} s")
         time.sleep(pause)
     time.sleep(max(0.0, min_duration - (time.monotonic() - began)))
     load.finish()

@@ -127,3 +127,22 @@ async def test_the_recorder_holds_back_everything_and_names_the_cause_until_the_
     assert rec.problems() == []
     writer.close()
     assert sorted(ids_in(writer.path)) == [f"e{i}" for i in range(5)]
+
+
+def test_a_log_that_cannot_be_opened_is_opened_by_a_later_append_and_still_dedupes(tmp_path, immutable):
+    path = tmp_path / "queries.jsonl"
+    first = LogWriter(path, rotate_bytes=1 << 20, keep=2)
+    first.open()
+    first.append([line("a")])
+    first.close()
+    immutable(path)
+    writer = LogWriter(path, rotate_bytes=1 << 20, keep=2)
+    with pytest.raises(OSError) as failed:
+        writer.open()  # a service starting on a read-only disk
+    assert failed.value.errno == errno.EPERM
+    with pytest.raises(OSError):
+        writer.append([line("a"), line("b")])
+    immutable(path, on=False)
+    assert writer.append([line("a"), line("b")]) == 1  # "a" was logged before: not again
+    writer.close()
+    assert ids_in(path) == ["a", "b"]
