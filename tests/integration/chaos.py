@@ -305,8 +305,27 @@ class Served:
         )
 
 
-def recovered(stack: Stack, name: str, old_pid: int, served: Served, replicas: int) -> Callable[[], bool]:
-    """Does `name` answer again (a new process, for the services and replicas)?"""
+def recovered(
+    stack: Stack, name: str, old_pid: int, served: Served, replicas: int, seen: dict[str, float] | None = None
+) -> Callable[[], bool]:
+    """Does `name` answer again (a new process, for the services and replicas)?
+
+    For nats-server, `seen` gets when each part of the stack first answered again (the bus as the
+    gateway sees it, each service, the replicas serving what they served), in seconds after the kill.
+    """
+    began = time.monotonic()
+
+    def note(body: dict) -> None:
+        if seen is None:
+            return
+        now = round(time.monotonic() - began, 1)
+        parts = [s["service"] for s in body.get("services", [])]
+        if body.get("bus", {}).get("connected"):
+            parts.append("bus")
+        if len(body.get("replicas", [])) >= replicas and all(served.by(r) for r in body["replicas"]):
+            parts.append("replicas")
+        for part in parts:
+            seen.setdefault(part, now)
 
     def check() -> bool:
         body = health(stack)
@@ -315,6 +334,7 @@ def recovered(stack: Stack, name: str, old_pid: int, served: Served, replicas: i
         if name == "gateway":
             return True
         if name == "nats":
+            note(body)
             return all_answer(body, replicas, served)
         if name.startswith("search-"):
             return any(
@@ -574,7 +594,12 @@ def run(
             pid = process_of(stack, name).pid
             os.kill(pid, signal.SIGKILL)
             at = time.monotonic() - began
-            took = wait_until(recovered(stack, name, pid, served, stack.replicas))
+            seen: dict[str, float] = {}
+            took = wait_until(recovered(stack, name, pid, served, stack.replicas, seen))
+            if seen:
+                note = "back: " + ", ".join(
+                    f"{k} {v:g}" for k, v in sorted(seen.items(), key=lambda kv: kv[1])
+                )
             results.append(Fault(name, took, note, at))
         last = results[-1]
         say(f"{last.name} killed at +{last.at:.1f} s, answering after {last.recovery_s} s")
