@@ -99,14 +99,21 @@ async def wait_connected(nc: Client, timeout: float) -> bool:
 
 
 async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) -> list[bytes]:
-    """Publish one request and collect every reply that arrives within `wait` seconds."""
+    """Publish one request and collect every reply that arrives within `wait` seconds.
+
+    Never longer: when the connection drops meanwhile (nats-server restarting), no reply comes and
+    none is returned; the flush would otherwise wait nats-py's 10 s for the server's answer.
+    """
     inbox = nc.new_inbox()
     replies: list[bytes] = []
     sub = await nc.subscribe(inbox, cb=None)
     try:
-        await nc.publish(subject, payload, reply=inbox)
-        await nc.flush()
         deadline = asyncio.get_running_loop().time() + wait
+        try:
+            await nc.publish(subject, payload, reply=inbox)
+            await nc.flush(timeout=wait)
+        except (TimeoutError, OSError, nats.errors.Error):
+            return replies
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             try:
                 msg = await sub.next_msg(timeout=left)

@@ -16,7 +16,7 @@ from tests.integration.stack import Stack
 from tests.model_fixtures import tiny_model_fixture  # noqa: F401  (fixture `tiny_model`)
 
 pytestmark = pytest.mark.slow
-FAULTS = ("trainer mid-job", "nats", chaos.NEW_JOB, "search-2", "telemetry", "gateway")
+FAULTS = ("trainer mid-job", "nats", "search-2", "telemetry", "gateway", chaos.NEW_JOB)
 
 
 def test_killed_processes_come_back_and_no_accepted_event_or_search_is_lost(

@@ -1,8 +1,9 @@
+import contextlib
 import time
 
 import pytest
 
-from shared.bus import StackNotRunning, connect, server_list, wait_connected
+from shared.bus import StackNotRunning, connect, gather, server_list, wait_connected
 from shared.settings import Settings
 from tests.conftest import start_nats
 
@@ -63,6 +64,23 @@ async def test_wait_connected_holds_a_caller_through_a_nats_restart(tmp_path):
     started = time.monotonic()
     assert await wait_connected(nc, 10) is False  # closed, not reconnecting: at once
     assert time.monotonic() - started < 0.5
+
+
+async def test_gather_takes_no_longer_than_its_wait_while_nats_is_down(tmp_path):
+    import asyncio
+
+    server = start_nats(tmp_path / "n")
+    nc = await connect(Settings(nats_url=server.url), "gateway", reconnect=True)
+    try:
+        server.stop()
+        while nc.is_connected:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        assert await gather(nc, "codesift.search.ping", b"", wait=0.3) == []
+        assert time.monotonic() - started < 1.0  # not nats-py's 10 s flush timeout
+    finally:
+        with contextlib.suppress(OSError):  # nats-py's close while it reconnects to nothing
+            await nc.close()
 
 
 async def test_request_retries_past_a_replica_that_never_answers(nats_server):
