@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import nats
@@ -14,6 +16,7 @@ from nats.aio.msg import Msg
 from shared.settings import Settings
 
 STACK_FILE = "stack.json"
+DEADLINE_HEADER = "Codesift-Deadline"  # seconds since the epoch after which a request's asker gave up
 log = logging.getLogger("codesift.bus")
 
 
@@ -126,6 +129,21 @@ async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) ->
     return replies
 
 
+def expired(headers: Mapping[str, str] | None) -> bool:
+    """Has the asker of a request given up (its DEADLINE_HEADER has passed)? Then skip the work.
+
+    The deadline is wall-clock time: the machines' clocks must agree within a fraction of the
+    attempt timeout (NTP does).
+    """
+    value = (headers or {}).get(DEADLINE_HEADER)
+    if not value:
+        return False
+    try:
+        return time.time() > float(value)
+    except ValueError:
+        return False
+
+
 async def request(
     nc: Client,
     subject: str,
@@ -142,13 +160,20 @@ async def request(
     reranked search (p99 ~0.5 s, ~1 s under load) so that a retry never doubles the work of an
     overloaded stack. "No responders" (every replica restarting) is
     retried for `no_responders_for` seconds. The last error is raised when time is up.
+
+    Each attempt carries its deadline (header DEADLINE_HEADER): a replica that gets to it later
+    skips it, so an overloaded stack does not spend itself on answers nobody waits for any more
+    (without it, the attempts given up on queue behind each other and every search times out
+    long after the overload has passed).
     """
     loop = asyncio.get_running_loop()
     start = loop.time()
     while True:
         left = timeout - (loop.time() - start)
+        attempt = max(0.05, min(attempt_timeout, left))
+        headers = {DEADLINE_HEADER: f"{time.time() + attempt:.3f}"}
         try:
-            return await nc.request(subject, payload, timeout=max(0.05, min(attempt_timeout, left)))
+            return await nc.request(subject, payload, timeout=attempt, headers=headers)
         except nats.errors.NoRespondersError:
             if loop.time() - start + 0.1 >= min(timeout, no_responders_for):
                 raise

@@ -121,3 +121,30 @@ async def test_request_gives_up_on_no_responders(nats_server):
         assert 0.4 < time.monotonic() - started < 2
     finally:
         await nc.close()
+
+
+async def test_each_attempt_carries_its_deadline_and_a_late_one_reads_as_expired(nats_server):
+    import nats as nats_py
+
+    from shared.bus import DEADLINE_HEADER, expired, request
+
+    nc = await nats_py.connect(nats_server.url)
+    held = []
+
+    async def slow_replica(msg):  # queued behind an overload: gets to the request only later
+        held.append(msg)
+        if len(held) > 1:
+            await msg.respond(b"ok")
+
+    await nc.subscribe("t.search", cb=slow_replica)
+    try:
+        sent = time.time()
+        msg = await request(nc, "t.search", b"x", timeout=5, attempt_timeout=0.3)
+        assert msg.data == b"ok" and len(held) == 2  # the first attempt timed out, the second answered
+        deadlines = [float(m.headers[DEADLINE_HEADER]) for m in held]
+        assert sent + 0.25 < deadlines[0] < sent + 0.5
+        assert deadlines[1] > deadlines[0]
+        assert expired(held[0].headers)  # the first attempt's asker has given up: skip its work
+        assert not expired(None) and not expired({DEADLINE_HEADER: "not a number"})
+    finally:
+        await nc.close()
