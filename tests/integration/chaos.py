@@ -6,8 +6,11 @@ While searches (HTTP /api/search) and feedback events (POST /api/telemetry/event
 event id) go out at fixed rates, each fault SIGKILLs one process of the stack and waits until the
 supervisor has it answering again: a search replica (its model cache damaged first), the telemetry,
 evaluator, promoter and indexer services, the gateway, nats-server (its JetStream store stays on
-disk), and the trainer while a train job runs. A client retries a failed request within WINDOW_S
-seconds (the same event id for feedback, so the telemetry service's dedupe is what keeps it once).
+disk), and the trainer while a train job runs; then a new train job must succeed. A client retries
+a failed request within WINDOW_S seconds, backing off (the same event id for feedback, so the
+telemetry service's dedupe is what keeps it once). Afterwards: every accepted event is in the log
+exactly once, no search failed beyond the window, the killed job is failed, the production model is
+unchanged and every replica serves it.
 """
 
 from __future__ import annotations
