@@ -89,6 +89,18 @@ NO_AUTO_PROMOTION = {"CODESIFT_PROMOTE_MIN_TRIPLETS": "1000000000"}
 GATEWAY_DOWN = (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError)
 
 
+def settings_as(data_dir: Path, kind: str):
+    """Settings that connect to the stack as the `kind` of service the caller stands in for, where
+    `codesift up` gave each kind its own NATS user (DATA_DIR/secrets/nats-users.json)."""
+    from shared.settings import Settings
+
+    users = data_dir / "secrets" / "nats-users.json"
+    if users.exists():
+        password = json.loads(users.read_text())["users"][kind]
+        return Settings(data_dir=data_dir, nats_user=kind, nats_password=password)  # type: ignore[call-arg]
+    return Settings(data_dir=data_dir)
+
+
 def admin_headers(data_dir: Path) -> dict[str, str]:
     """The admin token's header, where the stack has one (DATA_DIR/secrets/admin.token)."""
     token = data_dir / "secrets" / "admin.token"
@@ -164,6 +176,7 @@ class Load:
 
     def __init__(self, stack: Stack, search_rate: float = 5.0, feedback_rate: float = 5.0):
         self.stack = stack
+        self.headers = admin_headers(stack.data_dir)
         self.search_rate, self.feedback_rate = search_rate, feedback_rate
         self.searches, self.feedback = Tally(), Tally()
         self.accepted: set[str] = set()  # event ids the gateway answered 2xx for
@@ -179,7 +192,7 @@ class Load:
         ]
 
     def start(self) -> None:
-        first = with_retry(lambda: call(self._search_url(0)))
+        first = with_retry(lambda: call(self._search_url(0), headers=self.headers))
         assert first.ok, f"no search answers before the chaos: {first.failures}"
         self._remember(first.body)
         self.began = time.monotonic()
@@ -224,7 +237,7 @@ class Load:
 
     def _search(self, i: int) -> None:
         began = time.monotonic()
-        attempts = with_retry(lambda: call(self._search_url(i)))
+        attempts = with_retry(lambda: call(self._search_url(i), headers=self.headers))
         self._count(self.searches, attempts, began)
         self._remember(attempts.body)
 
@@ -246,7 +259,7 @@ class Load:
         with self.lock:
             self.sent_ids.add(event["event_id"])
         began = time.monotonic()
-        attempts = with_retry(lambda: call(f"{self.stack.url}/api/telemetry/event", body))
+        attempts = with_retry(lambda: call(f"{self.stack.url}/api/telemetry/event", body, self.headers))
         self._count(self.feedback, attempts, began)
         if attempts.ok:
             with self.lock:
@@ -405,7 +418,7 @@ def submit_train(data_dir: Path, options: tuple[str, ...]) -> str:
 
 
 def production(stack: Stack) -> str | None:
-    status, info = call(f"{stack.url}/api/reranker/info")
+    status, info = call(f"{stack.url}/api/reranker/info", headers=admin_headers(stack.data_dir))
     assert status == 200, info
     return (info.get("production") or {}).get("version")
 
@@ -416,14 +429,13 @@ def put_production_model(stack: Stack, model_dir: Path, version: str) -> None:
 
     from shared.artifacts import put_model
     from shared.bus import connect
-    from shared.settings import Settings
 
     target = stack.data_dir / "models" / version
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(model_dir, target)
 
     async def put() -> None:
-        nc = await connect(Settings(data_dir=stack.data_dir), "chaos")
+        nc = await connect(settings_as(stack.data_dir, "trainer"), "chaos")
         try:
             await put_model(nc.jetstream(), target)
         finally:
