@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import nats
@@ -15,6 +17,7 @@ from shared.nats_auth import CredentialsError, credentials, users_file
 from shared.settings import Settings
 
 STACK_FILE = "stack.json"
+DEADLINE_HEADER = "Codesift-Deadline"  # seconds since the epoch after which a request's asker gave up
 log = logging.getLogger("codesift.bus")
 
 
@@ -122,20 +125,45 @@ def not_authorized(settings: Settings, url: str, login: tuple[str, str] | None) 
     )
 
 
-async def _log_error(exc: Exception) -> None:
+async def log_connection_error(exc: Exception) -> None:
     """One line per connection error instead of nats-py's traceback on every reconnect attempt."""
     log.warning("nats: %s", exc or type(exc).__name__)
 
 
+_log_error = log_connection_error
+
+
+async def wait_connected(nc: Client, timeout: float) -> bool:
+    """While nats-py reconnects (nats-server restarting), wait up to `timeout` s for the connection.
+
+    Returns at once when connected, or when the client is closed rather than reconnecting. A
+    request held this way is answered after a bus restart of a second or two instead of failing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not nc.is_connected:
+        if not nc.is_reconnecting or loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) -> list[bytes]:
-    """Publish one request and collect every reply that arrives within `wait` seconds."""
+    """Publish one request and collect every reply that arrives within `wait` seconds.
+
+    Never longer: when the connection drops meanwhile (nats-server restarting), no reply comes and
+    none is returned; the flush would otherwise wait nats-py's 10 s for the server's answer.
+    """
     inbox = nc.new_inbox()
     replies: list[bytes] = []
     sub = await nc.subscribe(inbox, cb=None)
     try:
-        await nc.publish(subject, payload, reply=inbox)
-        await nc.flush()
         deadline = asyncio.get_running_loop().time() + wait
+        try:
+            await nc.publish(subject, payload, reply=inbox)
+            await nc.flush(timeout=wait)
+        except (TimeoutError, OSError, nats.errors.Error):
+            return replies
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             try:
                 msg = await sub.next_msg(timeout=left)
@@ -146,6 +174,21 @@ async def gather(nc: Client, subject: str, payload: bytes, wait: float = 0.3) ->
     finally:
         await sub.unsubscribe()
     return replies
+
+
+def expired(headers: Mapping[str, str] | None) -> bool:
+    """Has the asker of a request given up (its DEADLINE_HEADER has passed)? Then skip the work.
+
+    The deadline is wall-clock time: the machines' clocks must agree within a fraction of the
+    attempt timeout (NTP does).
+    """
+    value = (headers or {}).get(DEADLINE_HEADER)
+    if not value:
+        return False
+    try:
+        return time.time() > float(value)
+    except ValueError:
+        return False
 
 
 async def request(
@@ -164,13 +207,20 @@ async def request(
     reranked search (p99 ~0.5 s, ~1 s under load) so that a retry never doubles the work of an
     overloaded stack. "No responders" (every replica restarting) is
     retried for `no_responders_for` seconds. The last error is raised when time is up.
+
+    Each attempt carries its deadline (header DEADLINE_HEADER): a replica that gets to it later
+    skips it, so an overloaded stack does not spend itself on answers nobody waits for any more
+    (without it, the attempts given up on queue behind each other and every search times out
+    long after the overload has passed).
     """
     loop = asyncio.get_running_loop()
     start = loop.time()
     while True:
         left = timeout - (loop.time() - start)
+        attempt = max(0.05, min(attempt_timeout, left))
+        headers = {DEADLINE_HEADER: f"{time.time() + attempt:.3f}"}
         try:
-            return await nc.request(subject, payload, timeout=max(0.05, min(attempt_timeout, left)))
+            return await nc.request(subject, payload, timeout=attempt, headers=headers)
         except nats.errors.NoRespondersError:
             if loop.time() - start + 0.1 >= min(timeout, no_responders_for):
                 raise

@@ -117,6 +117,15 @@ class ReplicaInfo(msgspec.Struct):
     experiment: str | None = None  # the online experiment this replica interleaves (shared/experiments.py)
 
 
+class ServiceInfo(msgspec.Struct):
+    """A service's answer to SERVICE_PING: it is up, and what keeps it from doing its work."""
+
+    service: str
+    pid: int
+    started_at: float
+    problems: list[str] = msgspec.field(default_factory=list)  # e.g. "log not writable: [Errno 28] ..."
+
+
 # ---------------------------------------------------------------- commands (JetStream COMMANDS)
 
 

@@ -5,6 +5,7 @@ SEARCH_CANDIDATES = "codesift.search.candidates"  # request/reply, retrieval onl
 SEARCH_DOCUMENTS = "codesift.search.documents"  # request/reply: chunk texts by doc id, or paged (trainer)
 SEARCH_PING = "codesift.search.ping"  # request, every replica answers (health, replica count)
 SEARCH_QUEUE = "search-replicas"
+SERVICE_PING = "codesift.service.ping"  # request, every service but the replicas answers (health)
 
 CMD_PREFIX = "codesift.cmd"
 CMD_INDEX = "codesift.cmd.index"

@@ -12,6 +12,7 @@ from services.evaluator.handlers import router
 from services.evaluator.pipeline import Evaluator
 from services.evaluator.settings import EvaluatorSettings, evaluator_settings
 from shared.bus import connect
+from shared.liveness import answer_pings
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -28,6 +29,7 @@ def create_app(settings: EvaluatorSettings | None = None) -> FastStream:
         nc = await connect(settings, "evaluator", reconnect=True)
         js = await bootstrap(nc)
         context.set_global("evaluator", Evaluator(settings, nc, js))
+        await answer_pings(nc, "evaluator")
         log.info(
             "evaluator ready (golden %s, models in %s, top-N %d)",
             settings.golden_path,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import api
@@ -9,6 +11,7 @@ from nats.js import api
 from services.gateway.errors import Unavailable
 from services.gateway.feedback import with_client
 from services.gateway.search_client import HOW_TO_START, redact
+from shared.bus import wait_connected
 from shared.schemas import FeedbackEvent, encoder
 from shared.subjects import TELEMETRY_FEEDBACK
 
@@ -43,13 +46,14 @@ class FeedbackClient:
         """
         kept = (client_ip, user_agent) if self.store_client else (None, None)
         event = with_client(event, *kept)
-        if not self.connected:
+        began = time.monotonic()
+        if not await wait_connected(self._nc, self._timeout / 2):  # a bus restart: wait, then store
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
         try:
             return await self._js.publish(
                 TELEMETRY_FEEDBACK,
                 encoder.encode(event),
-                timeout=self._timeout,
+                timeout=max(0.5, self._timeout - (time.monotonic() - began)),
                 stream=FEEDBACK_STREAM,
                 headers={api.Header.MSG_ID: event.event_id},
             )

@@ -1,4 +1,5 @@
-"""What /api/health reports: the bus, the replicas that answered a ping, and the index they serve."""
+"""What /api/health reports: the bus, the replicas and services that answered a ping, the index served,
+and the problems services report (e.g. `telemetry: log not writable: [Errno 28] No space left on device`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Literal
 
 import msgspec
 
-from shared.schemas import ReplicaInfo
+from shared.schemas import ReplicaInfo, ServiceInfo
 
 Status = Literal["ok", "degraded", "down"]
 
@@ -28,6 +29,8 @@ class Health(msgspec.Struct):
     bus: BusHealth
     replicas: list[ReplicaInfo]
     index: IndexHealth
+    services: list[ServiceInfo] = msgspec.field(default_factory=list)  # every other service that answered
+    problems: list[str] = msgspec.field(default_factory=list)  # "<service>: <problem>"
 
 
 NO_INDEX = IndexHealth(version=None, chunks=0, repos={})
@@ -43,14 +46,21 @@ def served_index(replicas: list[ReplicaInfo]) -> IndexHealth:
     return IndexHealth(version=version, chunks=replica.chunks, repos=replica.repos)
 
 
-def summarise(bus: BusHealth, replicas: list[ReplicaInfo]) -> Health:
-    """ok: bus up, at least one replica, an index; down: bus unreachable; degraded otherwise."""
+def summarise(
+    bus: BusHealth, replicas: list[ReplicaInfo], services: list[ServiceInfo] | None = None
+) -> Health:
+    """ok: bus up, at least one replica, an index, no service reports a problem; down: bus
+    unreachable; degraded otherwise."""
     index = served_index(replicas)
+    services = services or []
+    problems = [f"{s.service}: {problem}" for s in services for problem in s.problems]
     status: Status
     if not bus.connected:
         status = "down"
-    elif replicas and index.version is not None:
+    elif replicas and index.version is not None and not problems:
         status = "ok"
     else:
         status = "degraded"
-    return Health(status=status, bus=bus, replicas=replicas, index=index)
+    return Health(
+        status=status, bus=bus, replicas=replicas, index=index, services=services, problems=problems
+    )

@@ -1,8 +1,10 @@
-"""Talking to the search replicas over NATS: one request/reply per search, a ping to find them all."""
+"""Talking to the search replicas over NATS: one request/reply per search, a ping to find them all
+(and one to find every other service, for health)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -10,9 +12,9 @@ import nats.errors
 from nats.aio.client import Client
 
 from services.gateway.errors import BadReply, InvalidParameter, Unavailable
-from shared.bus import gather, request, server_list
-from shared.schemas import ReplicaInfo, SearchReply, SearchRequest, SearchResponse, encoder
-from shared.subjects import SEARCH_PING, SEARCH_QUERY
+from shared.bus import gather, request, server_list, wait_connected
+from shared.schemas import ReplicaInfo, SearchReply, SearchRequest, SearchResponse, ServiceInfo, encoder
+from shared.subjects import SEARCH_PING, SEARCH_QUERY, SERVICE_PING
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ _PARAMETER_OF_FIELD = {"query": "q"}
 
 _reply_decoder = msgspec.json.Decoder(SearchReply)
 _info_decoder = msgspec.json.Decoder(ReplicaInfo)
+_service_decoder = msgspec.json.Decoder(ServiceInfo)
 
 
 def redact(url: str) -> str:
@@ -55,10 +58,12 @@ class SearchClient:
 
     async def search(self, search: SearchRequest) -> SearchResponse:
         """Ask one replica (queue group) to search; raise a GatewayError when none can."""
-        if not self.connected:
+        began = time.monotonic()
+        if not await wait_connected(self._nc, self._timeout / 2):  # a bus restart: wait, then ask
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
+        timeout = max(0.5, self._timeout - (time.monotonic() - began))
         try:
-            msg = await request(self._nc, SEARCH_QUERY, encoder.encode(search), timeout=self._timeout)
+            msg = await request(self._nc, SEARCH_QUERY, encoder.encode(search), timeout=timeout)
         except nats.errors.NoRespondersError:
             raise Unavailable(f"no search replica is running: {HOW_TO_START}") from None
         except nats.errors.TimeoutError:
@@ -89,3 +94,15 @@ class SearchClient:
             except msgspec.DecodeError as exc:
                 logger.warning("ignoring an unreadable ping answer: %s", exc)
         return sorted(infos, key=lambda info: info.replica_id)
+
+    async def ping_services(self) -> list[ServiceInfo]:
+        """Every other service that answers SERVICE_PING within the ping wait, sorted by name."""
+        if not self.connected:
+            return []
+        infos = []
+        for data in await gather(self._nc, SERVICE_PING, b"", self._ping_wait):
+            try:
+                infos.append(_service_decoder.decode(data))
+            except msgspec.DecodeError as exc:
+                logger.warning("ignoring an unreadable service ping answer: %s", exc)
+        return sorted(infos, key=lambda info: info.service)

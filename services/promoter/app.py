@@ -12,6 +12,7 @@ from services.promoter.handlers import router
 from services.promoter.promotion import Promoter
 from services.promoter.settings import PromoterSettings, promoter_settings
 from shared.bus import connect
+from shared.liveness import answer_pings
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -28,6 +29,7 @@ def create_app(settings: PromoterSettings | None = None) -> FastStream:
         nc = await connect(settings, "promoter", reconnect=True)
         js = await bootstrap(nc)
         context.set_global("promoter", Promoter(settings, nc, js))
+        await answer_pings(nc, "promoter")
         log.info(
             "promoter ready (gate: >= %d triplets, MRR margin %.3f, Hit@5 tolerance %.3f)",
             settings.promote_min_triplets,

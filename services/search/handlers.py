@@ -17,6 +17,7 @@ from services.search.model_loader import RerankerLoader
 from services.search.replica import Replica
 from services.search.snapshots import fetch_snapshot
 from shared import subjects
+from shared.bus import expired
 from shared.dead_letters import dead_letter_command
 from shared.jobs import kept_alive
 from shared.schemas import (
@@ -43,6 +44,10 @@ HEARTBEAT_S = 10.0  # in-progress acks while a long index job runs (consumer ack
 
 @replica_router.subscriber(subjects.SEARCH_QUERY, queue=subjects.SEARCH_QUEUE, max_workers=4)
 async def on_query(msg: NatsMessage, replica: Replica = Context("replica"), js=Context("js")) -> bytes:
+    if expired(msg.headers):  # queued past its asker's deadline (overload): nobody waits for it
+        if replica.metrics is not None:
+            replica.metrics.searched("expired")
+        return b""
     reply, impression = await asyncio.to_thread(replica.search, msg.body)
     if impression is not None:
         metrics = replica.metrics
@@ -71,11 +76,15 @@ async def record_impression(js, impression: Impression) -> None:
 
 @replica_router.subscriber(subjects.SEARCH_CANDIDATES, queue=subjects.SEARCH_QUEUE, max_workers=4)
 async def on_candidates(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
+    if expired(msg.headers):
+        return b""
     return await asyncio.to_thread(replica.candidates, msg.body)
 
 
 @replica_router.subscriber(subjects.SEARCH_DOCUMENTS, queue=subjects.SEARCH_QUEUE, max_workers=2)
 async def on_documents(msg: NatsMessage, replica: Replica = Context("replica")) -> bytes:
+    if expired(msg.headers):
+        return b""
     return await asyncio.to_thread(replica.documents, msg.body)
 
 

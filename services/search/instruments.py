@@ -21,7 +21,8 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 from shared.observability import LATENCY_BUCKETS
 
 STAGES = ("retrieval", "cross_encoder", "features", "total", "impression")
-OUTCOMES = ("ok", "refused", "error")  # refused: a bad request, an unknown repository, no index yet
+# refused: a bad request, an unknown repository, no index yet; expired: skipped, its asker had given up
+OUTCOMES = ("ok", "refused", "error", "expired")
 NONE = "none"  # the version and kind shown when no reranker is served
 StageTimes = list[tuple[str, float]]  # (stage, seconds) of one search, as its stages end
 

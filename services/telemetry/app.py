@@ -15,6 +15,7 @@ from services.telemetry.log_writer import LogWriter
 from services.telemetry.recording import FeedbackRecorder
 from services.telemetry.settings import TelemetrySettings, log_file, telemetry_settings
 from shared.bus import connect
+from shared.liveness import answer_pings
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -32,8 +33,13 @@ def create_app(settings: TelemetrySettings | None = None) -> FastStream:
             writer = LogWriter(
                 log_file(settings), rotate_bytes=settings.log_rotate_bytes, keep=settings.log_keep
             )
-            await asyncio.to_thread(writer.open)
             stack.push_async_callback(asyncio.to_thread, writer.close)
+            try:
+                await asyncio.to_thread(writer.open)
+                problem = None
+            except OSError as exc:  # e.g. a read-only disk: start anyway, hold events, say why
+                log.error("cannot open %s: %s; events are held back until it can", writer.path, exc)
+                problem = f"log not writable: {exc}"
             nc = await connect(settings, "telemetry", reconnect=True)
             stack.push_async_callback(nc.drain)
             js = await bootstrap(nc)
@@ -45,7 +51,9 @@ def create_app(settings: TelemetrySettings | None = None) -> FastStream:
                 join_attempts=settings.telemetry_join_attempts,
                 retry_delay=settings.telemetry_retry_delay,
             )
+            recorder.log_problem = problem
             context.set_global("recorder", recorder)
+            await answer_pings(nc, "telemetry", recorder.problems)
             log.info("telemetry ready: writing %s", writer.path)
             yield
 

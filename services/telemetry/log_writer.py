@@ -4,6 +4,8 @@ After a crash the last line may be torn and the last batch may be on disk withou
 acknowledged: `open()` cuts the torn tail off and remembers every event id already written (in
 the current file and the rotated ones), so the redelivered events are acknowledged, not written
 again. Rotation by size: queries.jsonl -> queries.jsonl.1 -> ... -> queries.jsonl.<keep>.
+A write that fails (disk full, file or file system read-only) leaves nothing of its batch behind,
+so the same events can be written again once the disk recovers.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class LogWriter:
         self._ids: list[set[str]] = []  # event ids per file: [current, .1, ..., .keep]
         self._fd: int | None = None
         self._size = 0
+        self._torn = False  # a failed batch may be partly in the file beyond `_size`
+        self._wanted = False  # open() was called (and close() not yet)
         self._lock = threading.Lock()
 
     def generation(self, i: int) -> Path:
@@ -102,13 +106,20 @@ class LogWriter:
         return self.path if i == 0 else self.path.with_name(f"{self.path.name}.{i}")
 
     def open(self) -> None:
+        """Repair the tail, learn the event ids logged, open for appending; raises OSError when the
+        disk does not allow it (`append` then tries again: a service starts on a read-only disk)."""
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if cut := repair_torn_line(self.path):
-                log.warning("%s: cut a torn last line (%d bytes)", self.path, cut)
-            self._ids = [read_event_ids(self.generation(i)) for i in range(self.keep + 1)]
-            self._open_current()
-            log.info("%s: %d events already logged", self.path, sum(map(len, self._ids)))
+            self._open()
+
+    def _open(self) -> None:
+        self._wanted = True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if cut := repair_torn_line(self.path):
+            log.warning("%s: cut a torn last line (%d bytes)", self.path, cut)
+        ids = [read_event_ids(self.generation(i)) for i in range(self.keep + 1)]
+        self._open_current()
+        self._ids = ids
+        log.info("%s: %d events already logged", self.path, sum(map(len, self._ids)))
 
     def _open_current(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -126,8 +137,18 @@ class LogWriter:
         Either every new line is durable when this returns, or none is in the file and it raises.
         """
         with self._lock:
-            if self._fd is None:
+            if not self._wanted:
                 raise RuntimeError("log writer is not open")
+            if not self._ids:  # `open` failed (read-only disk at start-up): try again
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+                self._open()
+            elif self._fd is None:  # a rotation that failed half-way (disk full, read-only): reopen
+                self._open_current()
+            if self._torn:  # a failed batch that could not be cut off then: cut it now
+                os.ftruncate(self._fd, self._size)
+                self._torn = False
             fresh: dict[str, bytes] = {}
             for event_id, line in records:
                 if event_id not in fresh and not self.seen(event_id):
@@ -143,7 +164,10 @@ class LogWriter:
                     view = view[os.write(self._fd, view) :]
                 os.fsync(self._fd)
             except OSError:
-                os.ftruncate(self._fd, self._size)  # no partial batch stays behind a later one
+                try:
+                    os.ftruncate(self._fd, self._size)  # no partial batch stays behind a later one
+                except OSError:
+                    self._torn = True
                 raise
             self._size += len(data)
             self._ids[0].update(fresh)
@@ -167,3 +191,5 @@ class LogWriter:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+            self._ids = []
+            self._wanted = False

@@ -56,6 +56,8 @@ class FeedbackRecorder:
     Batches are recorded one at a time (the pull subscriber awaits each). An event naming a
     query id whose impression is not found yet is delivered again after `retry_delay` seconds,
     up to its `join_attempts`-th delivery; then it is written unjoined (`"joined": false`).
+    When the log cannot be written (disk full, read-only), nothing of the batch is acknowledged:
+    it is delivered again after `retry_delay` seconds, until a write succeeds.
     """
 
     def __init__(
@@ -72,6 +74,11 @@ class FeedbackRecorder:
         self.js = js
         self.join_attempts = join_attempts
         self.retry_delay = retry_delay
+        self.log_problem: str | None = None  # why the last write failed, until a write succeeds
+
+    def problems(self) -> list[str]:
+        """What /api/health reports for this service (through SERVICE_PING)."""
+        return [] if self.log_problem is None else [self.log_problem]
 
     async def record(self, messages: Sequence[Msg]) -> BatchReport:
         report = BatchReport()
@@ -117,9 +124,15 @@ class FeedbackRecorder:
         try:
             report.written = await asyncio.to_thread(self.writer.append, lines)
         except OSError as exc:
-            log.error("cannot write %s: %s; %d events held back", self.writer.path, exc, len(lines))
+            if self.log_problem is None:
+                log.error("cannot write %s: %s; events are held back until it can", self.writer.path, exc)
+            self.log_problem = f"log not writable: {exc}"
             held += to_ack
             to_ack = []
+        else:
+            if lines and self.log_problem is not None:
+                log.warning("%s is writable again (%d events written)", self.writer.path, report.written)
+                self.log_problem = None
         report.duplicates = len(known) + len(to_ack) - report.written
         report.held = len(held)
         if report.written:

@@ -14,6 +14,7 @@ from services.trainer.loop import learning_loop
 from services.trainer.pipeline import Trainer
 from services.trainer.settings import TrainerSettings, trainer_settings
 from shared.bus import connect
+from shared.liveness import answer_pings
 from shared.service import make_broker
 from shared.streams import bootstrap
 
@@ -35,6 +36,7 @@ def create_app(settings: TrainerSettings | None = None) -> FastStream:
             log.warning("job %s had been interrupted; marked failed", interrupted)
         trainer = Trainer(settings, nc, js)
         context.set_global("trainer", trainer)
+        await answer_pings(nc, "trainer")
         log.info("trainer ready (models in %s)", settings.models)
         async with learning_loop(settings, js) as loop:
             if loop.schedule.enabled:

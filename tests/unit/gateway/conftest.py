@@ -19,8 +19,8 @@ from nats.aio.msg import Msg
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
-from shared.schemas import ReplicaInfo, SearchRequest, encoder
-from shared.subjects import SEARCH_PING, SEARCH_QUERY, SEARCH_QUEUE
+from shared.schemas import ReplicaInfo, SearchRequest, ServiceInfo, encoder
+from shared.subjects import SEARCH_PING, SEARCH_QUERY, SEARCH_QUEUE, SERVICE_PING
 from tests.conftest import NatsServer
 
 TIMEOUT = 0.5  # the gateway's request timeout in these tests, seconds
@@ -58,6 +58,14 @@ class StandIns:
             await msg.respond(data)
 
         self._portal.call(self._subscribe, SEARCH_PING, "", handle)
+
+    def ping_service(self, answer: ServiceInfo) -> None:
+        data = encoder.encode(answer)
+
+        async def handle(msg: Msg) -> None:
+            await msg.respond(data)
+
+        self._portal.call(self._subscribe, SERVICE_PING, "", handle)
 
     async def _subscribe(self, subject: str, queue: str, cb: Callable[[Msg], Awaitable[None]]) -> None:
         await self._nc.subscribe(subject, queue=queue, cb=cb)

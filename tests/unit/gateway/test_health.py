@@ -7,7 +7,7 @@ import asyncio
 from litestar.testing import AsyncTestClient
 
 from services.gateway.health import BusHealth, served_index, summarise
-from shared.schemas import ReplicaInfo
+from shared.schemas import ReplicaInfo, ServiceInfo
 from tests.conftest import NatsServer
 from tests.unit.gateway.conftest import StandIns
 
@@ -92,3 +92,28 @@ def test_status_is_down_whenever_the_bus_is() -> None:
     health = summarise(BusHealth(connected=False, url="nats://x"), [replica("r1", "idx-1")])
 
     assert health.status == "down"
+
+
+async def test_a_service_problem_degrades_health_and_is_named(
+    client: AsyncTestClient, stand_ins: StandIns
+) -> None:
+    stand_ins.ping_replica(replica("r1", "idx-1"))
+    stand_ins.ping_service(ServiceInfo("trainer", 11, 1.0))
+    problem = "log not writable: [Errno 28] No space left on device"
+    stand_ins.ping_service(ServiceInfo("telemetry", 12, 1.0, problems=[problem]))
+
+    body = (await client.get("/api/health")).json()
+
+    assert body["status"] == "degraded"
+    assert body["problems"] == [f"telemetry: {problem}"]
+    assert [(s["service"], s["pid"]) for s in body["services"]] == [("telemetry", 12), ("trainer", 11)]
+
+
+async def test_services_without_problems_keep_health_ok(client: AsyncTestClient, stand_ins: StandIns) -> None:
+    stand_ins.ping_replica(replica("r1", "idx-1"))
+    stand_ins.ping_service(ServiceInfo("telemetry", 12, 1.0))
+
+    body = (await client.get("/api/health")).json()
+
+    assert body["status"] == "ok" and body["problems"] == []
+    assert [s["service"] for s in body["services"]] == ["telemetry"]
