@@ -11,16 +11,23 @@ A row describes a candidate within its group (the fusion candidates of one query
   whole file; else on the chunk, by `shared.filekinds`), the chunk's kind, a coarse
   language group, path depth, line and character counts;
 - the query against the chunk: the share of query tokens found in its path, in its identifiers
-  and in its symbol (code-aware tokens of `shared.tokens`, stemmed as BM25 indexes them).
+  and in its symbol (code-aware tokens of `shared.tokens`, stemmed as BM25 indexes them);
+- the query alone (`query_profile`): its form (how / where / why / what / imperative, by its
+  first word), whether it names an identifier (snake_case, camelCase, a dotted name or a call),
+  its length, and whether it asks for tests, examples or usage, or docs;
+- crosses: every binary query indicator times every file kind (`query_how_x_file_test`, ...),
+  all of them, none picked by hand. Query columns are constant within a group, so a ranker can
+  only use them with the candidate's kind: trees split on both, a linear model needs the product.
 
 Nothing here prefers a kind of file or chunk: which one a team wants is what a ranker learns.
-A chunk's own part of the row depends only on the chunk and is cached.
+A chunk's own part of the row depends only on the chunk and is cached, as is a query's.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -58,13 +65,49 @@ CHUNK = (
     "chars_log",
 )
 OVERLAP = ("query_path_overlap", "query_identifier_overlap", "query_symbol_overlap")
-FEATURES: tuple[str, ...] = RETRIEVAL + CROSS_ENCODER + CHUNK + OVERLAP
+QUESTION_FORMS = ("how", "where", "why", "what", "imperative")
+# The words a query asks for a kind of answer with (lowercased whole words, not stemmed).
+WANTS = {
+    "tests": frozenset(
+        {"test", "tests", "tested", "testing", "unittest", "unittests", "pytest", "spec", "specs"}
+    ),
+    "examples": frozenset({"example", "examples", "usage", "sample", "samples", "demo", "demos", "snippet"}),
+    "docs": frozenset(
+        {"doc", "docs", "documentation", "documented", "readme", "guide", "manual", "tutorial"}
+    ),
+}
+INDICATORS = (
+    *(f"query_{form}" for form in QUESTION_FORMS),
+    "query_identifier",
+    *(f"query_wants_{kind}" for kind in WANTS),
+)
+QUERY = (*INDICATORS, "query_terms_log")
+CROSSES = tuple(f"{indicator}_x_file_{kind}" for indicator in INDICATORS for kind in FILE_KINDS)
+FEATURES: tuple[str, ...] = RETRIEVAL + CROSS_ENCODER + CHUNK + OVERLAP + QUERY + CROSSES
 INDEX = {name: i for i, name in enumerate(FEATURES)}
 CE_COLUMNS = tuple(INDEX[name] for name in CROSS_ENCODER)
 
 _RETRIEVAL_END = len(RETRIEVAL)
 _CE_END = _RETRIEVAL_END + len(CROSS_ENCODER)
 _CHUNK_END = _CE_END + len(CHUNK)
+_QUERY_START = _CHUNK_END + len(OVERLAP)
+_CROSS_START = _QUERY_START + len(QUERY)
+_FILE_KIND_COLUMNS = slice(_CE_END, _CE_END + len(FILE_KINDS))
+
+# First words of each form (the rest of the query does not change its form).
+_FORM_WORDS = {
+    "how": {"how", "hows"},
+    "where": {"where", "wheres"},
+    "why": {"why", "whys"},
+    "what": {"what", "whats", "which", "who"},
+    "imperative": {
+        "find", "show", "list", "give", "get", "explain", "describe", "locate", "tell", "point", "open",
+        "search", "look", "fetch", "display", "return", "print", "use", "call", "implement", "write",
+        "create", "make", "add", "define", "compute", "calculate", "check", "handle", "convert",
+    },
+}  # fmt: skip
+_QUERY_WORD = re.compile(r"[a-z]+")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]|[a-z0-9][A-Z]|[A-Za-z_]\w*\.[A-Za-z_]\w*|\w\(")
 
 
 Tokens = tuple[str, ...]
@@ -93,7 +136,31 @@ def feature_matrix(
             row[_CHUNK_END] = len(terms.intersection(path_terms)) / len(terms)
             row[_CHUNK_END + 1] = len(terms.intersection(identifier_terms)) / len(terms)
             row[_CHUNK_END + 2] = len(terms.intersection(symbol_terms)) / len(terms)
+    asked = query_profile(query)
+    rows[:, _QUERY_START:_CROSS_START] = asked
+    indicators = asked[: len(INDICATORS)]
+    kinds = rows[:, _FILE_KIND_COLUMNS]
+    rows[:, _CROSS_START:] = (indicators[None, :, None] * kinds[:, None, :]).reshape(n, -1)
     return rows
+
+
+@functools.lru_cache(maxsize=4096)
+def query_profile(query: str) -> np.ndarray:
+    """The query's own columns (QUERY): form, identifier, what it asks for, log(1 + its terms)."""
+    profile = np.zeros(len(QUERY), dtype=np.float32)
+    words = _QUERY_WORD.findall(query.lower().replace("'", ""))
+    if words:
+        for i, form in enumerate(QUESTION_FORMS):
+            if words[0] in _FORM_WORDS[form]:
+                profile[i] = 1.0
+    offset = len(QUESTION_FORMS)
+    profile[offset] = _IDENTIFIER.search(query) is not None
+    present = set(words)
+    for i, wanted in enumerate(WANTS.values(), start=offset + 1):
+        profile[i] = not present.isdisjoint(wanted)
+    profile[len(INDICATORS)] = math.log1p(len(query_tokens(query)))
+    profile.flags.writeable = False
+    return profile
 
 
 def _retrieval(rows: np.ndarray, candidates: Sequence[Candidate]) -> None:

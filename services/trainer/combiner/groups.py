@@ -23,7 +23,7 @@ weigh the two families the same in total, whatever their sizes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,10 +62,19 @@ class Group:
         return FAMILIES.get(self.source, self.source)
 
 
-def family_weights(groups: Sequence[Group]) -> np.ndarray:
-    """One weight per group: each family weighs the same in total; mean 1."""
+SourceWeights = Mapping[str, float]  # source -> weight relative to feedback (absent: 1)
+
+
+def family_weights(groups: Sequence[Group], source_weights: SourceWeights | None = None) -> np.ndarray:
+    """One weight per group: each family weighs the same in total, then each source's groups are
+    multiplied by its weight (`source_weights`, e.g. bootstrap 0.3: documentation pairs count 0.3
+    of what feedback counts); mean 1."""
     sizes = Counter(g.family for g in groups)
-    return np.array([len(groups) / len(sizes) / sizes[g.family] for g in groups])
+    weights = np.array([len(groups) / len(sizes) / sizes[g.family] for g in groups])
+    if source_weights:
+        weights *= np.array([float(source_weights.get(g.source, 1.0)) for g in groups])
+        weights *= len(groups) / weights.sum() if weights.sum() > 0 else 1.0
+    return weights
 
 
 @dataclass

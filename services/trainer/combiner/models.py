@@ -8,7 +8,10 @@ the queries it trained on, so its logit is weighed separately, on held-out queri
 
 Groups are weighted so that each family of queries (people's: feedback and golden; the code's:
 bootstrap) weighs the same in total, whatever its size: a few dozen feedback queries are not
-drowned by hundreds of documentation pairs mined from the code, nor do they drown them.
+drowned by hundreds of documentation pairs mined from the code, nor do they drown them. On top
+of that, each source's groups can weigh less than feedback (`source_weights`, chosen by
+cross-validation on people's queries in `select.choose`): what users did outweighs what the code
+says about itself.
 
 `Ranker.predict` returns raw scores divided by their pooled within-group standard deviation on
 the training rows (`scale`), so the weights chosen beside them keep their meaning when the
@@ -28,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from services.trainer.combiner.groups import POSITIVE, Group, family_weights
+from services.trainer.combiner.groups import POSITIVE, Group, SourceWeights, family_weights
 from shared.features import CE_COLUMNS, FEATURES
 
 Kind = Literal["lambdamart", "logistic", "ensemble"]
@@ -63,11 +66,11 @@ class Training:
     weights: np.ndarray  # per row: its group's weight
 
 
-def training_rows(groups: Sequence[Group]) -> Training:
+def training_rows(groups: Sequence[Group], source_weights: SourceWeights | None = None) -> Training:
     if not groups:
         raise ValueError("groups: none to fit on")
     rows, labels, sizes, weights = [], [], [], []
-    for group, weight in zip(groups, family_weights(groups), strict=True):
+    for group, weight in zip(groups, family_weights(groups, source_weights), strict=True):
         judged = group.judged
         rows.append(group.rows[judged])
         labels.append((group.labels[judged] == POSITIVE).astype(np.int32))
@@ -111,16 +114,29 @@ class Ranker:
         return {FEATURES[c]: float(s) for c, s in zip(RANKER_COLUMNS, shares, strict=True)}
 
 
-def fit(kind: Kind, groups: Sequence[Group], seed: int = 0) -> Ranker:
-    data = training_rows(groups)
+def fit(
+    kind: Kind, groups: Sequence[Group], seed: int = 0, source_weights: SourceWeights | None = None
+) -> Ranker:
+    """`kind` fitted on `groups` (weighted by family, then by `source_weights`)."""
     if kind == "ensemble":
-        model: Any = (fit("lambdamart", groups, seed), fit("logistic", groups, seed))
-    elif kind in KINDS:
-        model = _lambdamart(data, seed) if kind == "lambdamart" else _logistic(data, seed)
-    else:
+        parts = (
+            fit("lambdamart", groups, seed, source_weights),
+            fit("logistic", groups, seed, source_weights),
+        )
+        return ensemble(parts, groups, source_weights)
+    if kind not in KINDS:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
-    unscaled = Ranker(kind, model, 1.0)
-    return Ranker(kind, model, _unit_scale(unscaled.raw(data.rows), data.sizes))
+    data = training_rows(groups, source_weights)
+    model = _lambdamart(data, seed) if kind == "lambdamart" else _logistic(data, seed)
+    return Ranker(kind, model, _unit_scale(Ranker(kind, model, 1.0).raw(data.rows), data.sizes))
+
+
+def ensemble(
+    parts: tuple[Ranker, Ranker], groups: Sequence[Group], source_weights: SourceWeights | None = None
+) -> Ranker:
+    """The ensemble of a LambdaMART and a logistic ranker fitted on `groups` (unit-scaled on them)."""
+    data = training_rows(groups, source_weights)
+    return Ranker("ensemble", parts, _unit_scale(Ranker("ensemble", parts, 1.0).raw(data.rows), data.sizes))
 
 
 def _lambdamart(data: Training, seed: int) -> Any:

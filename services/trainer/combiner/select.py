@@ -24,6 +24,13 @@ order (a large prior reproduces it, so a ranker that does not help falls back to
    pairs/s), so at most `CE_GROUPS` held-out groups of each family are scored (by the hash order,
    so the same ones every run).
 
+0. Source weights, by the same cross-validation, scored on people's queries only (logs and
+   golden: what the ranker is for): bootstrap groups (documentation turned into queries) weigh
+   each of `BOOTSTRAP_WEIGHTS` relative to feedback 1 in fitting, and the weight whose best
+   (kind, prior) scores highest on people's groups is kept (ties: the larger weight, closer to
+   equal families). Steps 1 and 2 then run at that weight. Only when both families are present
+   (otherwise a weight changes nothing).
+
 Judged by MRR@10 over the judged candidates, averaged per family of queries (people's, the
 code's) then across families, so each family counts the same whatever its size.
 """
@@ -36,15 +43,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.trainer.combiner.groups import POSITIVE, Group
+from services.trainer.combiner.groups import FAMILIES, POSITIVE, Group
 from services.trainer.combiner.holdout import FOLDS, fold_of, holdout_fraction_of
-from services.trainer.combiner.models import KINDS, Kind, Ranker, fit
+from services.trainer.combiner.models import KINDS, Kind, Ranker, ensemble, fit
 from shared.features import INDEX, feature_matrix
 
 PRIORS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 100.0)  # x (-fusion_rank_log); 100: fusion order
 CE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)  # x the cross-encoder logit in unit within-group std
 CE_GROUPS = 50  # held-out groups per family scored by the cross-encoder
 CE_MARGIN = 0.01  # held-out MRR@10 the cross-encoder must add to be used
+BOOTSTRAP_WEIGHTS = (0.1, 0.3, 1.0)  # bootstrap groups' weight in fitting, feedback and golden 1
+PEOPLE = "people"
 CUTOFF = 10
 FUSION_RANK = INDEX["fusion_rank_log"]
 CE_LOGIT = INDEX["ce_logit"]
@@ -55,6 +64,7 @@ class Choice:
     kind: Kind
     prior: float
     ce_weight: float  # multiplies the raw ce_logit column (0: the cross-encoder is not used)
+    source_weights: dict[str, float] = field(default_factory=dict)  # source -> fitting weight
     figures: dict[str, dict[str, object]] = field(default_factory=dict)  # "cv" and "holdout"
 
 
@@ -81,6 +91,11 @@ def reciprocal_ranks(groups: Sequence[Group], scores: Sequence[np.ndarray]) -> n
 def family_mrr(groups: Sequence[Group], scores: Sequence[np.ndarray]) -> float:
     """Mean over families of the mean reciprocal rank of their groups."""
     return float(mean_weights(groups) @ reciprocal_ranks(groups, scores)) if groups else 0.0
+
+
+def people_mrr(groups: Sequence[Group], people: Sequence[int], scores: Sequence[np.ndarray]) -> float:
+    """MRR@10 of the groups at indices `people` (scores aligned to `people`); 0 when there are none."""
+    return family_mrr([groups[i] for i in people], scores) if people else 0.0
 
 
 def clear_gain(groups: Sequence[Group], better: np.ndarray, base: np.ndarray) -> bool:
@@ -111,19 +126,46 @@ def ce_unit(rows: Sequence[np.ndarray]) -> float:
     return 1.0 / std if std > 1e-12 else 0.0
 
 
-def out_of_fold(groups: Sequence[Group], held: frozenset[str], kind: Kind, seed: int) -> list[np.ndarray]:
-    """Each group's ranker scores from the ranker fitted on the other folds."""
+def out_of_fold(
+    groups: Sequence[Group],
+    held: frozenset[str],
+    kinds: Sequence[Kind],
+    seed: int,
+    source_weights: Mapping[str, float] | None = None,
+) -> dict[Kind, list[np.ndarray]]:
+    """Per kind, each group's ranker scores from the ranker fitted on the other folds (the
+    ensemble of a fold reuses that fold's LambdaMART and logistic rankers)."""
     folds = [fold_of(g.key, held) for g in groups]
-    scores: list[np.ndarray] = [np.zeros(len(g.candidates)) for g in groups]
+    scores = {kind: [np.zeros(len(g.candidates)) for g in groups] for kind in kinds}
     for f in range(FOLDS):
         tested = [i for i, fold in enumerate(folds) if fold == f]
         trained = [g for g, fold in zip(groups, folds, strict=True) if fold != f]
         if not tested or not trained:
             continue
-        ranker = fit(kind, trained, seed)
-        for i in tested:
-            scores[i] = ranker.predict(groups[i].rows)
+        fitted: dict[Kind, Ranker] = {}
+        for kind in sorted(kinds, key=lambda k: k == "ensemble"):
+            if kind == "ensemble":
+                parts = tuple(
+                    fitted.get(part) or fit(part, trained, seed, source_weights)
+                    for part in ("lambdamart", "logistic")
+                )
+                fitted[kind] = ensemble(parts, trained, source_weights)  # type: ignore[arg-type]
+            else:
+                fitted[kind] = fit(kind, trained, seed, source_weights)
+        for kind in kinds:
+            for i in tested:
+                scores[kind][i] = fitted[kind].predict(groups[i].rows)
     return scores
+
+
+def bootstrap_weights(groups: Sequence[Group]) -> tuple[float, ...]:
+    """The bootstrap weights to try: the grid when both families are present, else 1 alone."""
+    families = {g.family for g in groups}
+    return BOOTSTRAP_WEIGHTS if {PEOPLE, FAMILIES["bootstrap"]} <= families else (1.0,)
+
+
+def source_weights_of(bootstrap: float) -> dict[str, float]:
+    return {"logs": 1.0, "golden": 1.0, "bootstrap": bootstrap}
 
 
 def judged_with_cross_encoder(groups: Sequence[Group], held: frozenset[str]) -> list[int]:
@@ -149,15 +191,30 @@ def choose(
     (`judged_with_cross_encoder`), or None to leave the cross-encoder out.
     """
     fusion = [-g.rows[:, FUSION_RANK] for g in groups]
+    people = [i for i, g in enumerate(groups) if g.family == PEOPLE]
     cv: dict[str, object] = {
         "groups": len(groups),
         "folds": FOLDS,
         "mrr_fusion": _r(family_mrr(groups, fusion)),
     }
+    if people:
+        cv["mrr_fusion_people"] = _r(people_mrr(groups, people, [fusion[i] for i in people]))
+    by_bootstrap: dict[float, tuple[float, dict[Kind, list[np.ndarray]]]] = {}
+    for bootstrap in bootstrap_weights(groups):
+        oof = out_of_fold(groups, held, kinds, seed, source_weights_of(bootstrap))
+        best_people = max(
+            (people_mrr(groups, people, [combined(oof[k][i], groups[i].rows, p, 0) for i in people])
+             for k in kinds for p in PRIORS),
+            default=0.0,
+        )  # fmt: skip
+        by_bootstrap[bootstrap] = (best_people, oof)
+    bootstrap = min(by_bootstrap, key=lambda w: (-round(by_bootstrap[w][0], 9), -w))
+    oof = by_bootstrap[bootstrap][1]
+    if len(by_bootstrap) > 1:
+        cv["mrr_people_by_bootstrap_weight"] = {str(w): _r(v) for w, (v, _) in by_bootstrap.items()}
+    cv["source_weights"] = source_weights_of(bootstrap)
     scored: list[tuple[float, float, int, Kind]] = []
-    oof: dict[Kind, list[np.ndarray]] = {}
     for k, kind in enumerate(kinds):
-        oof[kind] = out_of_fold(groups, held, kind, seed)
         cv[f"mrr_{kind}"] = _r(family_mrr(groups, oof[kind]))
         for prior in PRIORS:
             mrr = family_mrr(
@@ -166,6 +223,9 @@ def choose(
             scored.append((round(mrr, 9), prior, k, kind))
     best_mrr, prior, _, kind = min(scored, key=lambda s: (-s[0], -s[1], s[2]))
     cv |= {"mrr_chosen": _r(best_mrr), "kind": kind, "prior": prior}
+    if people:
+        chosen_people = [combined(oof[kind][i], groups[i].rows, prior, 0) for i in people]
+        cv["mrr_chosen_people"] = _r(people_mrr(groups, people, chosen_people))
 
     chosen = sorted(logits) if logits is not None else [i for i, g in enumerate(groups) if g.key in held]
     holdout = [groups[i] for i in chosen]
@@ -193,7 +253,13 @@ def choose(
         figures["mrr_by_ce_weight"] = {str(w): _r(v) for w, v in by_weight.items()}
     figures["mrr_chosen"] = _r(by_weight[weight])
     figures["ce_weight_units"] = weight
-    return Choice(kind=kind, prior=prior, ce_weight=weight * unit, figures={"cv": cv, "holdout": figures})
+    return Choice(
+        kind=kind,
+        prior=prior,
+        ce_weight=weight * unit,
+        source_weights=source_weights_of(bootstrap),
+        figures={"cv": cv, "holdout": figures},
+    )
 
 
 def final_scores(ranker: Ranker, choice: Choice, rows: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@
    manifest) when there are too few groups to learn from: the artifact is then the cross-encoder
    alone, served through the fused-rank blend.
 2. `fit_combiner`, after the cross-encoder is exported: its int8 logits on the held-out groups,
-   the choice of ranker and weights (`select.choose`), the ranker refitted on every group,
+   the choice of source weights, ranker and weights (`select.choose`), the ranker refitted on
+   every group at the chosen source weights,
    and `combiner.onnx` + `combiner.json` written into the artifact directory (before its manifest
    is written, so the manifest hashes them). Returns the manifest's "combiner" section.
 
@@ -106,7 +107,7 @@ def fit_combiner(
     report(0.5, f"combiner: choosing over {len(prepared.groups)} groups ({len(prepared.held)} held out)")
     kinds = KINDS if setting == "auto" else (setting,)
     choice = choose(prepared.groups, prepared.held, logits, kinds, seed)
-    ranker = fit(choice.kind, prepared.groups, seed)
+    ranker = fit(choice.kind, prepared.groups, seed, choice.source_weights)
     model = combiner_graph(ranker, choice)
     ce_rows = []
     if choice.ce_weight > 0 and logits is not None:
@@ -122,6 +123,7 @@ def fit_combiner(
         "holdout": choice.figures["holdout"],
         "prior": choice.prior,
         "ce_weight": choice.ce_weight,
+        "source_weights": choice.source_weights,
         "scale": ranker.scale,
         "params": _params(ranker.kind),
         "parity": checked,
@@ -136,6 +138,7 @@ def fit_combiner(
         "uses_cross_encoder": choice.ce_weight > 0,
         "ce_weight": choice.ce_weight,
         "prior": choice.prior,
+        "source_weights": choice.source_weights,
         "importances": shares,
         "holdout": choice.figures["holdout"],
         "cv": choice.figures["cv"],

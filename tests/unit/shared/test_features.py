@@ -11,7 +11,18 @@ import pytest
 from services.search.chunking import chunk_file
 from services.search.files import walk_repository
 from services.search.index import file_kinds
-from shared.features import CE_COLUMNS, FEATURES, INDEX, FeatureError, feature_matrix
+from shared.features import (
+    CE_COLUMNS,
+    CROSSES,
+    FEATURES,
+    INDEX,
+    INDICATORS,
+    QUERY,
+    FeatureError,
+    feature_matrix,
+    query_profile,
+)
+from shared.filekinds import FILE_KINDS
 from shared.schemas import Candidate
 
 SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample_repo"
@@ -162,3 +173,45 @@ def test_bad_logits_are_refused(chunks):
     with pytest.raises(FeatureError, match="ce_logits: not finite"):
         feature_matrix("q", cands, [1.0, float("nan"), 0.0])
     assert feature_matrix("q", []).shape == (0, len(FEATURES))
+
+
+@pytest.mark.parametrize(
+    ("query", "hot"),
+    [
+        ("how do I use parse_header?", {"query_how", "query_identifier"}),
+        ("How's the rate limiter configured", {"query_how"}),
+        ("Where is the OAuth token validated", {"query_where"}),
+        ("why does the cache expire early", {"query_why"}),
+        ("which function loads SearchIndex.load", {"query_what", "query_identifier"}),
+        ("what does retrieve() return", {"query_what", "query_identifier"}),
+        (
+            "show me the tests for validateToken",
+            {"query_imperative", "query_identifier", "query_wants_tests"},
+        ),
+        ("rate limiter example usage", {"query_wants_examples"}),
+        ("readme section on deployment", {"query_wants_docs"}),
+        ("token bucket refill", set()),
+    ],
+)
+def test_query_form_identifiers_and_what_it_asks_for(query, hot):
+    profile = query_profile(query)
+    assert {name for name, v in zip(QUERY, profile, strict=True) if v and name in INDICATORS} == hot
+    assert profile[QUERY.index("query_terms_log")] > 0
+
+
+def test_every_query_indicator_is_crossed_with_every_file_kind_and_nothing_else(chunks):
+    assert len(CROSSES) == len(INDICATORS) * len(FILE_KINDS)
+    assert len(FEATURES) == len(set(FEATURES))
+    cands = candidates_of(chunks)
+    rows = feature_matrix("how do I test validate_access_token", cands)
+    for i in range(len(cands)):
+        for indicator in INDICATORS:
+            assert value(rows, i, indicator) == value(rows, 0, indicator)  # constant within the group
+            for kind in FILE_KINDS:
+                product = value(rows, i, indicator) * value(rows, i, f"file_{kind}")
+                assert value(rows, i, f"{indicator}_x_file_{kind}") == product
+    tests = [i for i, c in enumerate(cands) if c.path.startswith("tests/")]
+    assert tests and all(value(rows, i, "query_wants_tests_x_file_test") == 1.0 for i in tests)
+    assert all(value(rows, i, "query_how_x_file_source") == 0.0 for i in tests)
+    plain = feature_matrix("token bucket refill", cands)
+    assert not plain[:, [INDEX[c] for c in CROSSES]].any()

@@ -77,20 +77,26 @@ def test_onnx_scores_like_the_native_model_with_prior_and_cross_encoder(prepared
 
 @pytest.mark.parametrize("kind", ["lambdamart", "ensemble"])
 def test_features_that_fall_on_a_float32_rounded_tree_threshold_split_as_in_lightgbm(prepared, kind):
-    rng = np.random.default_rng(5)  # continuous features: LightGBM's thresholds fall between float32s
-    groups = [
-        dataclasses.replace(g, rows=(g.rows + rng.uniform(0, 0.01, g.rows.shape)).astype(np.float32))
-        for g in prepared.groups
-    ]
-    ranker = fit(kind, groups)
-    booster = ranker.model[0].model if kind == "ensemble" else ranker.model
-    splits, stack = [], [t["tree_structure"] for t in booster.booster_.dump_model()["tree_info"]]
-    while stack:
-        node = stack.pop()
-        if "split_index" in node:
-            splits.append((node["split_feature"], node["threshold"]))
-            stack += [node["left_child"], node["right_child"]]
-    rounded_up = [(f, t) for f, t in splits if float(np.float32(t)) > t]  # float32(t) > t: x = it goes right
+    # Continuous features: LightGBM's thresholds fall between float32s. The planted world is
+    # separable by one column, so each draw's trees split at one threshold, which rounds up or
+    # down by chance: draw until one rounds up.
+    for seed in range(5, 15):
+        rng = np.random.default_rng(seed)
+        groups = [
+            dataclasses.replace(g, rows=(g.rows + rng.uniform(0, 0.01, g.rows.shape)).astype(np.float32))
+            for g in prepared.groups
+        ]
+        ranker = fit(kind, groups)
+        booster = ranker.model[0].model if kind == "ensemble" else ranker.model
+        splits, stack = [], [t["tree_structure"] for t in booster.booster_.dump_model()["tree_info"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" in node:
+                splits.append((node["split_feature"], node["threshold"]))
+                stack += [node["left_child"], node["right_child"]]
+        rounded_up = [(f, t) for f, t in splits if float(np.float32(t)) > t]  # x = float32(t) goes right
+        if rounded_up:
+            break
     assert rounded_up
     rows = np.repeat(groups[0].rows[:1], len(rounded_up), axis=0)
     for row, (feature, threshold) in zip(rows, rounded_up, strict=True):
