@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     users = [u.strip() for u in args.users.split(",") if u.strip()]
     if not users or any(u not in USERS for u in users):
         parser.error(f"--users: {args.users!r}: give one or more of {', '.join(USERS)}, comma-separated")
-    began = time.perf_counter()
+    began, commit = time.perf_counter(), git_head()
 
     # 1. index
     name, questions = read_questions(args.golden, args.name)
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         summary.append(
             run_population(population_name, name, questions, indexed_paths, search, bootstrap, index, args)
         )
-    print(f"\n{name}: held-out MRR@10 by population (commit {git_head()}, {args.time_budget:g} s budget)\n")
+    print(f"\n{name}: held-out MRR@10 by population (commit {commit}, {args.time_budget:g} s budget)\n")
     print(
         "| users | eval questions | fusion | combiner as served | vs fusion [95% CI] | kind |\n"
         "| --- | ---: | ---: | ---: | --- | --- |"
