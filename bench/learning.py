@@ -2,6 +2,25 @@
 
     python -m bench.learning REPO GOLDEN [--name NAME] [--time-budget SECONDS] [--top-n N]
                                          [--combiner auto|lambdamart|logistic|ensemble|none]
+                                         [--users source,tests,mixed] [--library]
+
+REPO is a directory, or with --library the name of an installed package whose source is copied
+(transformers: its core and 26 model families; sklearn: the subpackages in LIBRARY_SUBSETS) and
+indexed under a folder named after it (bench/golden_sklearn.json's paths start with `sklearn/`).
+
+Simulated user populations (--users, several comma-separated; each is trained and scored on its
+own, sharing the index and the bootstrap triplets):
+- source: the user wants the implementation: clicks the first shown chunk of an `expect_paths`
+  path; held-out relevance is `expect_paths`.
+- tests: the user wants a test or example that shows it: clicks the first shown chunk of an
+  `expect_tests` path (tests and examples/docs that use the implementation); held-out relevance
+  is `expect_tests` + `expect_examples`. A question without any is left out of this population.
+  When the golden file gives neither for a question (golden.json), they are the indexed tests of
+  an expected file `<dir>/<stem>.py`: `test_<stem>.py` or `test_<stem>_*.py` in a folder named
+  `<dir>` (tests/unit/shared/test_bus.py for shared/bus.py).
+- mixed: half of the questions (stable: sha1 of the normalised question with the salt "users")
+  are asked by users who want tests, the others by users who want source; a question without
+  tests is always a source question.
 
 1. Index REPO with the search service's own modules (int8 MiniLM vectors + BM25, fused by RRF).
    Vectors are kept under CACHE_DIR/bench-learning between runs: a second run embeds only what
@@ -18,7 +37,8 @@
    groups and held-out queries, the MiniLM cross-encoder fine-tuned within the time budget on
    the other queries, exported to ONNX + int8 (parity check), the combiner chosen on the held-out
    queries and written into the artifact.
-4. On the eval side, the same 50 fusion candidates per question ranked four ways: fusion order,
+4. On the eval side (the same questions for every population: the split is on the question
+   text), the same 50 fusion candidates per question ranked four ways: fusion order,
    the int8 cross-encoder alone over the top N, the fused-rank blend (served without a combiner)
    and the combiner as served (`shared.ranking.served_order`). MRR@10, Hit@1, Hit@5, and the
    paired bootstrap 95% interval of the MRR@10 difference against fusion.
@@ -30,6 +50,9 @@ Prints markdown tables. About 5 minutes on 2 cores for this repository with a 12
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -39,8 +62,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
+from bench.search import copy_sources, library_filter
 from services.evaluator.comparison import compare
 from services.evaluator.rankers import cross_encoder_alone, fusion_order, served
 from services.search.embedding import Embedder
@@ -56,7 +81,7 @@ from services.trainer.params import TrainParams
 from services.trainer.training import train_cross_encoder
 from shared import features
 from shared.combiner import Combiner, has_combiner
-from shared.golden import read_golden, split_golden
+from shared.golden import split_golden, stable_hash
 from shared.metrics import is_relevant
 from shared.schemas import Candidate, ChunkRecord, GoldenQuestion, Triplet
 from shared.scoring import CrossEncoderScorer
@@ -66,6 +91,17 @@ CANDIDATES = 50  # per eval question, as the evaluator asks
 RETRIEVAL_DEPTH = 100  # per retriever before fusion, the replicas' default
 SHOWN = 10  # results a simulated user sees
 LATENCY_RUNS = 300
+USERS = ("source", "tests", "mixed")
+LIBRARY_SUBSETS = {
+    # ~2.5 MB of sklearn: the preprocessing-to-model-selection path with its tests
+    "sklearn": (
+        "preprocessing/", "impute/", "compose/", "feature_extraction/", "model_selection/",
+        "pipeline.py", "base.py", "dummy.py", "naive_bayes.py", "calibration.py", "multiclass.py",
+        "tests/test_pipeline.py", "tests/test_base.py", "tests/test_dummy.py", "tests/test_naive_bayes.py",
+        "tests/test_calibration.py", "tests/test_multiclass.py",
+    ),
+}  # fmt: skip
+_TEST_FILE = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*$|_test\.py$")
 RANKERS = {
     "none": "fusion (no reranker)",
     "cross-encoder": "cross-encoder alone",
@@ -195,21 +231,96 @@ def combiner_latency(combiner: Combiner, lists: Sequence[Sequence[Candidate]]) -
     return {state: statistics.median(values) for state, values in timings.items()}
 
 
-def golden_sides(path: Path, repo: str | None) -> tuple[str, list[GoldenQuestion], list[GoldenQuestion]]:
-    """(repository, train side, eval side) of the golden questions about one repository."""
-    questions = read_golden(path)
+class UserQuestion(msgspec.Struct, forbid_unknown_fields=False):
+    """A golden question with what shows its answer in use (the optional fields of the bench's files).
+
+    expect_tests: paths (substrings, as expect_paths) of tests that exercise the implementation;
+    expect_examples: examples or documentation pages that show it in use. Either is what a user
+    who wants tests or examples clicks.
+    """
+
+    q: str
+    repo: str
+    expect_paths: list[str]
+    expect_tests: list[str] | None = None
+    expect_examples: list[str] | None = None
+
+
+def read_questions(path: Path, repo: str | None) -> tuple[str, list[UserQuestion]]:
+    questions = msgspec.json.decode(Path(path).read_bytes(), type=list[UserQuestion])
     repo = repo or Counter(q.repo for q in questions).most_common(1)[0][0]
-    train, held_out = split_golden([q for q in questions if q.repo == repo])
-    if not held_out:
-        raise SystemExit(f"{path}: the eval side of the {repo!r} questions is empty; nothing to score")
-    return repo, train, held_out
+    return repo, [q for q in questions if q.repo == repo]
+
+
+def derived_tests(question: UserQuestion, indexed_paths: Sequence[str]) -> list[str]:
+    """The indexed tests of an expected file <dir>/<stem>.py: test_<stem>.py or test_<stem>_*.py in
+    a folder named <dir> (tests/unit/shared/test_bus.py for shared/bus.py)."""
+    wanted = [
+        (Path(p).parent.name, Path(p).stem.lstrip("_"))
+        for p in question.expect_paths
+        if p.endswith(".py") and Path(p).stem != "__init__"
+    ]
+    return sorted(
+        path
+        for path in indexed_paths
+        if _TEST_FILE.search(path)
+        and any(
+            folder in Path(path).parent.parts
+            and (Path(path).name == f"test_{stem}.py" or Path(path).name.startswith(f"test_{stem}_"))
+            for folder, stem in wanted
+        )
+    )
+
+
+def wants_tests(question: UserQuestion, users: str) -> bool:
+    if users == "mixed":
+        return int(stable_hash(question.q, "users")[:8], 16) % 2 == 1
+    return users == "tests"
+
+
+def population(
+    questions: Sequence[UserQuestion], users: str, indexed_paths: Sequence[str]
+) -> tuple[list[GoldenQuestion], int]:
+    """The questions as this population asks them (expect_paths = what it clicks), and how many
+    were left out (a question without tests, for users who all want tests)."""
+    asked: list[GoldenQuestion] = []
+    left_out = 0
+    for question in questions:
+        tests = (
+            [*(question.expect_tests or []), *(question.expect_examples or [])]
+            if question.expect_tests is not None or question.expect_examples is not None
+            else derived_tests(question, indexed_paths)
+        )
+        if wants_tests(question, users) and tests:
+            asked.append(GoldenQuestion(question.q, question.repo, tests))
+        elif users == "tests":
+            left_out += 1
+        else:
+            asked.append(GoldenQuestion(question.q, question.repo, list(question.expect_paths)))
+    return asked, left_out
+
+
+def library_source(name: str, dest: Path) -> Path:
+    """Copy the installed package `name`'s source (its bench subset) to dest/name; return dest."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"--library: no installed package named {name!r}")
+    source = Path(next(iter(spec.submodule_search_locations)))
+    subset = LIBRARY_SUBSETS.get(name)
+    keep = (lambda path: path.startswith(subset)) if subset else library_filter(name)
+    prefix = dest / name if subset else dest
+    if prefix.exists():
+        shutil.rmtree(prefix)
+    copy_sources(source, prefix, keep, max_chunks=10**9)
+    return dest
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("repo", type=Path, help="the repository to index and mine")
+    parser.add_argument("repo", help="the repository to index and mine (with --library: a package name)")
     parser.add_argument("golden", type=Path, help="golden questions ([{q, repo, expect_paths}])")
     parser.add_argument("--name", help="the repository's name in the golden file (default: its most common)")
+    parser.add_argument("--library", action="store_true", help="REPO names an installed package")
     parser.add_argument("--time-budget", type=float, default=300.0, help="seconds of training (default 300)")
     parser.add_argument("--top-n", type=int, default=20, help="candidates the reranker reorders")
     parser.add_argument(
@@ -218,43 +329,107 @@ def main(argv: list[str] | None = None) -> None:
         choices=("auto", "lambdamart", "logistic", "ensemble", "none"),
         help="(auto)",
     )
+    parser.add_argument(
+        "--users", default="source", help="populations, comma-separated: source, tests, mixed"
+    )
     args = parser.parse_args(argv)
-    began = time.perf_counter()
-    rows: list[tuple[str, str]] = []
+    users = [u.strip() for u in args.users.split(",") if u.strip()]
+    if not users or any(u not in USERS for u in users):
+        parser.error(f"--users: {args.users!r}: give one or more of {', '.join(USERS)}, comma-separated")
+    began, commit = time.perf_counter(), git_head()
 
     # 1. index
-    name, train_side, held_out = golden_sides(args.golden, args.name)
+    name, questions = read_questions(args.golden, args.name)
     embedder = Embedder(ensure_embedder(settings().cache_dir), quantized=True)
-    index, stats = build_index(args.repo, name, embedder, settings().cache_dir / "bench-learning")
-    rows.append(
+    with tempfile.TemporaryDirectory(prefix="bench-learning-src-") as src:
+        root = library_source(args.repo, Path(src)) if args.library else Path(args.repo)
+        index, stats = build_index(root, name, embedder, settings().cache_dir / "bench-learning")
+    shared_rows = [
         (
             "index",
             f"{stats.chunks} chunks of {stats.files} files, {stats.embedded} embedded, {stats.seconds:.0f} s",
         )
+    ]
+    print(shared_rows[-1], flush=True)
+    search = candidate_search(index, embedder)
+    started = time.perf_counter()
+    bootstrap, bootstrap_stats = mine_bootstrap(chunk_records(index, name), search)
+    shared_rows += [
+        ("bootstrap triplets (every population)", f"{len(bootstrap)}; {time.perf_counter() - started:.0f} s"),
+        ("bootstrap pairs skipped", ", ".join(f"{k} {v}" for k, v in bootstrap_stats.skipped.most_common(4))),
+    ]
+    print(shared_rows[-2:], flush=True)
+    indexed_paths = sorted({c.path for c in index.chunks if c.repo == name})
+    summary: list[str] = []
+    for population_name in users:
+        summary.append(
+            run_population(population_name, name, questions, indexed_paths, search, bootstrap, index, args)
+        )
+    print(f"\n{name}: held-out MRR@10 by population (commit {commit}, {args.time_budget:g} s budget)\n")
+    print(
+        "| users | eval questions | fusion | combiner as served | vs fusion [95% CI] | kind |\n"
+        "| --- | ---: | ---: | ---: | --- | --- |"
     )
-    print(rows[-1], flush=True)
+    print("\n".join(summary))
+    print("\n| measure | value |\n| --- | --- |")
+    for measure, value in [*shared_rows, ("bench wall time", f"{time.perf_counter() - began:.0f} s")]:
+        print(f"| {measure} | {value} |")
+
+
+def git_head() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def run_population(
+    users: str,
+    name: str,
+    questions: Sequence[UserQuestion],
+    indexed_paths: Sequence[str],
+    search: CandidateSearch,
+    bootstrap: list[Triplet],
+    index: SearchIndex,
+    args: argparse.Namespace,
+) -> str:
+    """2-4 for one population; prints its tables and returns its summary row."""
+    rows: list[tuple[str, str]] = []
+    asked, left_out = population(questions, users, indexed_paths)
+    train_side, held_out = split_golden(asked)
+    if not held_out:
+        print(f"\n{name}, users {users}: the eval side is empty ({left_out} questions without tests)")
+        return f"| {users} | 0 | — | — | no questions with tests | — |"
 
     # 2. simulated feedback and mining, behind the firewall
-    search = candidate_search(index, embedder)
     started = time.perf_counter()
     feedback = simulated_feedback(train_side, search)
     logs, _ = mine_logs(feedback, texts_lookup(index))
-    bootstrap, bootstrap_stats = mine_bootstrap(chunk_records(index, name), search)
     golden, golden_stats = mine_golden(train_side, search)
     triplets, dropped = firewall(logs + bootstrap + golden, held_out)
     by_source = Counter(t.source for t in triplets)
     rows += [
-        ("golden questions (train / eval side)", f"{len(train_side)} / {len(held_out)}"),
-        ("simulated clicks (train side, first relevant in the fusion top 10)", str(len(feedback))),
+        (
+            "golden questions (train / eval side; left out: no tests)",
+            f"{len(train_side)} / {len(held_out)}; {left_out}",
+        ),
+        (
+            f"simulated clicks (train side, users {users}, first wanted in the fusion top 10)",
+            str(len(feedback)),
+        ),
         (
             "triplets mined (logs, bootstrap, golden train side)",
             f"{by_source['logs']} + {by_source['bootstrap']} + {by_source['golden']}; "
             f"{len(dropped)} dropped by the firewall; {time.perf_counter() - started:.0f} s",
         ),
         ("golden questions without a positive in the top 30", str(golden_stats.skipped["no_positive"])),
-        ("bootstrap pairs skipped", ", ".join(f"{k} {v}" for k, v in bootstrap_stats.skipped.most_common(4))),
     ]
-    print(rows[-4:], flush=True)
+    print(users, rows[-4:], flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-learning-") as tmp:
         work = Path(tmp)
@@ -283,9 +458,9 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
 
-    rows.append(("bench wall time", f"{time.perf_counter() - began:.0f} s"))
     print(
-        f"\n{name}: {len(held_out)} eval questions, {CANDIDATES} candidates each, top {args.top_n} reranked\n"
+        f"\n{name}, users {users}: {len(held_out)} eval questions, {CANDIDATES} candidates each, "
+        f"top {args.top_n} reranked\n"
     )
     print("| ranker | MRR@10 | Hit@1 | Hit@5 | MRR@10 vs fusion [95% CI] |\n| --- | --- | --- | --- | --- |")
     for key, label in RANKERS.items():
@@ -304,6 +479,18 @@ def main(argv: list[str] | None = None) -> None:
         print("\n| feature | importance |\n| --- | --- |")
         for feature, share in top:
             print(f"| {feature} | {share:.3f} |")
+    print(flush=True)
+    ci = comparison.interval("combiner", "none")
+    kind = (
+        "none (blend)"
+        if section is None
+        else section["kind"] + (" + CE" if section["uses_cross_encoder"] else "")
+    )
+    return (
+        f"| {users} | {len(held_out)} | {comparison.evaluations['none'].metrics['mrr']:.3f} | "
+        f"{comparison.evaluations['combiner'].metrics['mrr']:.3f} | "
+        f"{ci.mean:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}] | {kind} |"
+    )
 
 
 def train_like_the_job(
