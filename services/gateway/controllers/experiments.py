@@ -7,12 +7,16 @@ result, and each search is a win, a loss or a tie for the candidate (shared/expe
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, Request, get, post
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
 
 from services.gateway.auth import ADMIN, READ
 from services.gateway.commands import model_version, read_options
-from services.gateway.errors import ErrorBody, InvalidParameter
+from services.gateway.errors import ErrorBody, InvalidParameter, TooLarge
 from services.gateway.experiments_client import Experiments, ExperimentsClient
 from services.gateway.models_client import ModelsClient
 from shared.experiments import Experiment
@@ -21,8 +25,37 @@ MAX_BODY = 16 * 1024
 _ERRORS = {
     400: ResponseSpec(ErrorBody, description="`model` is missing or names no registered model."),
     409: ResponseSpec(ErrorBody, description="An experiment is running already (start) or none is (stop)."),
+    413: ResponseSpec(ErrorBody, description=f"The body is over {MAX_BODY} bytes."),
     503: ResponseSpec(ErrorBody, description="The bus is down: nothing changed."),
 }
+START_BODY = {
+    "type": "object",
+    "properties": {
+        "model": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a version of GET /api/reranker/models, or a path inside the models directory",
+        }
+    },
+    "required": ["model"],
+    "additionalProperties": False,
+}
+
+
+class StartOperation(Operation):
+    """The start body, documented (the handler reads it raw to name a wrong field itself)."""
+
+    def to_schema(self) -> dict[str, Any]:
+        document = super().to_schema()
+        document["requestBody"] = {"required": True, "content": {"application/json": {"schema": START_BODY}}}
+        return document
+
+
+async def _body(request: Request) -> bytes:
+    try:
+        return await request.body()
+    except RequestEntityTooLarge:
+        raise TooLarge(f"the body is over {MAX_BODY} bytes; an experiment's is a model name") from None
 
 
 class ExperimentController(Controller):
@@ -35,6 +68,7 @@ class ExperimentController(Controller):
     @post(
         "/experiment",
         operation_id="rerankerExperimentStart",
+        operation_class=StartOperation,
         status_code=201,
         request_max_body_size=MAX_BODY,
         opt=ADMIN,
@@ -45,7 +79,7 @@ class ExperimentController(Controller):
     ) -> Experiment:
         """Start interleaving a candidate with production (body: {"model": version or path inside
         the models directory}); every replica, and one started later, joins it."""
-        options = read_options(await request.body())
+        options = read_options(await _body(request))
         unknown = sorted(set(options) - {"model"})
         if unknown:
             raise InvalidParameter(unknown[0], "unknown option (the only one is model)")
@@ -64,8 +98,9 @@ class ExperimentController(Controller):
         opt=ADMIN,
         responses=_ERRORS,
     )
-    async def stop(self, experiments_client: ExperimentsClient) -> Experiment:
-        """Stop the running experiment; its tally stays readable."""
+    async def stop(self, request: Request, experiments_client: ExperimentsClient) -> Experiment:
+        """Stop the running experiment; its tally stays readable. Any body is ignored."""
+        await _body(request)  # within the limit
         return await experiments_client.stop()
 
     @get("/experiments", operation_id="rerankerExperiments")

@@ -29,6 +29,7 @@ DATA_DEPENDENT: dict[str, dict[str, str]] = {
         "model_path": "must name a trained model inside the models directory",
     },
     "POST /api/reranker/promote": {"model": "must name a trained model inside the models directory"},
+    "POST /api/reranker/experiment": {"model": "must name a trained model, not the production one"},
 }
 ACCEPTED = {200, 202, 401, 403, 404, 409}  # 409: a trainer job runs; 404: no such job (yet)
 
