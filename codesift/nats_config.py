@@ -68,6 +68,7 @@ SEARCH_REQUESTS = [
     subjects.SEARCH_CANDIDATES,
     subjects.SEARCH_DOCUMENTS,
     subjects.SEARCH_PING,
+    subjects.SERVICE_PING,  # health: every service but the replicas answers it
 ]
 
 # kind -> the subjects it publishes to besides JETSTREAM. Only the promoter moves the production
@@ -126,7 +127,8 @@ PUBLISH: dict[str, list[str]] = {
         *EXPERIMENT_CONTROL,
     ],
 }
-RESPONDERS = {"search", "trainer"}  # answer requests: search queries, the trainer's job logs
+# answer requests: search queries, the trainer's job logs, and every service's health ping
+RESPONDERS = {"search", "indexer", "telemetry", "trainer", "evaluator", "promoter"}
 
 assert set(PUBLISH) == set(KINDS), "every process kind needs its permissions"
 
