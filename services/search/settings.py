@@ -28,6 +28,18 @@ class SearchSettings(Settings, kw_only=True):
     reranker_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 50_000  # cached (query, chunk) scores; 0: off
     # share of searches a running online experiment interleaves (team draft of production and candidate)
     interleave_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    # retrieval backend: the index inside each replica (default), or an OpenSearch cluster
+    index_backend: Literal["embedded", "opensearch"] = "embedded"
+    opensearch_url: str = "http://127.0.0.1:9200"  # comma-separated for several nodes
+    opensearch_user: str = ""  # empty: no HTTP basic auth
+    opensearch_password: str = ""
+    opensearch_verify_certs: bool = True  # for https URLs
+    opensearch_ca_certs: str = ""  # a CA bundle for https URLs; empty: the system's
+    opensearch_index_prefix: str = "codesift"  # indexes <prefix>-<repo>-<version>, alias <prefix>-<repo>
+    opensearch_shards: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
+    opensearch_replicas: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0  # 1+ in a multi-node cluster
+    # fuse on the server with a hybrid query and a search pipeline (needs OpenSearch >= 2.19 for RRF)
+    opensearch_hybrid: bool = False
 
 
 @functools.cache
