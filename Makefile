@@ -5,6 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 PORT   ?= 8012
+# torch first and pinned: the CPU build. TORCH_INDEX names the index to take it from (deploy/Dockerfile
+# uses https://download.pytorch.org/whl/cpu: PyPI's Linux torch is a multi-GB CUDA build); empty: pip's
+# configured index, e.g. a mirror that holds the CPU wheel.
+TORCH       := torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: help install browser run test test-fast lint bench clean
 
@@ -15,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU build; an unpinned torch pulls a multi-GB CUDA build
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)

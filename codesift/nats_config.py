@@ -20,8 +20,6 @@ from shared.registry import MODEL_POINTER_KEY
 from shared.streams import Buckets
 
 SERVER_CONF = "nats-server.conf"
-AUTH_CONF = "nats-auth.conf"  # the authorization block alone, for a deployment's nats-servers
-USERS_ENV = "nats-users.env"  # kind=password per line, for a deployment's Secret
 
 # What every client needs: JetStream requests (stream/bucket bootstrap, lookups, consumers, direct
 # gets), acks and flow control of consumed messages.
@@ -159,36 +157,9 @@ def users_block(users: dict[str, str]) -> list[dict[str, object]]:
 
 
 def write_server_config(data_dir: Path, port: int, store: Path, users: dict[str, str]) -> Path:
-    """DATA_DIR/secrets/nats-server.conf (0600: it holds the passwords), rewritten on every start."""
+    """DATA_DIR/secrets/nats-server.conf (0600: it holds the passwords), rewritten on every start.
+
+    A deployment's nats-servers get the same users and permissions from codesift/deploy_config.py."""
     path = ensure_secrets_dir(data_dir) / SERVER_CONF
     write_private(path, server_config(port, store, users))
     return path
-
-
-def authorization_config(users: dict[str, str]) -> str:
-    """Only the users and their permissions, for a nats-server configured otherwise (a cluster's
-    nodes take it with `-c`, beside their usual flags): see deploy/README.md."""
-    return json.dumps({"authorization": {"users": users_block(users)}}, indent=2) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m codesift.nats_config --data-dir D`: create (or reuse) D/secrets/nats-users.json
-    and write, for a deployment, D/secrets/nats-auth.conf (the authorization block its nats-servers
-    load with -c) and D/secrets/nats-users.env (kind=password: a Kubernetes Secret's --from-env-file)."""
-    import argparse
-
-    from shared.nats_auth import load_or_create_users
-
-    parser = argparse.ArgumentParser(prog="python -m codesift.nats_config", description=main.__doc__)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    users = load_or_create_users(args.data_dir)
-    folder = ensure_secrets_dir(args.data_dir)
-    write_private(folder / AUTH_CONF, authorization_config(users))
-    write_private(folder / USERS_ENV, "".join(f"{kind}={users[kind]}\n" for kind in KINDS))
-    print(f"wrote {folder / AUTH_CONF} and {folder / USERS_ENV}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

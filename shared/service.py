@@ -13,6 +13,7 @@ from faststream.nats.security import NatsUserPassword
 
 from shared.bus import StackNotRunning, resolve_nats_url, server_list
 from shared.fetch_timeouts import catch_every_fetch_timeout
+from shared.health import HEALTH
 from shared.nats_auth import credentials
 from shared.observability import serve_metrics
 from shared.settings import Settings, SettingsError, settings
@@ -35,13 +36,16 @@ def make_broker(settings: Settings) -> NatsBroker:
 def run_service(name: str, create_app: Callable[[], FastStream]) -> int:
     """Run a service until SIGTERM; a bad setting or no stack ends it with one line, exit code 1.
 
-    Its metrics are served from the start (shared.observability), before the lifespan loads models.
+    Its metrics are served from the start (shared.observability), before the lifespan loads models;
+    /healthz beside them answers 200 once the app has started, while its NATS connection is up.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faststream").setLevel(logging.WARNING)
     try:
         serve_metrics(settings(), name)
-        asyncio.run(create_app().run())
+        app = create_app()
+        HEALTH.watch(app)
+        asyncio.run(app.run())
     except (SettingsError, StackNotRunning) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ import stat
 
 import pytest
 
+from codesift.deploy_config import password_variable
 from codesift.nats_config import write_server_config
 from shared.nats_auth import (
     KINDS,
@@ -90,18 +91,6 @@ def test_a_damaged_credentials_file_is_named(tmp_path):
         credentials(Settings(data_dir=tmp_path))
 
 
-def test_a_deployment_gets_the_same_users_as_an_authorization_block_and_an_env_file(tmp_path, capsys):
-    from codesift.nats_config import AUTH_CONF, USERS_ENV, main, server_config
-
-    assert main(["--data-dir", str(tmp_path)]) == 0
-    users = load_or_create_users(tmp_path)
-    block = json.loads((secrets_dir(tmp_path) / AUTH_CONF).read_text())
-    assert block == {"authorization": json.loads(server_config(4222, tmp_path, users))["authorization"]}
-    env = dict(line.split("=", 1) for line in (secrets_dir(tmp_path) / USERS_ENV).read_text().splitlines())
-    assert env == users
-    assert mode(secrets_dir(tmp_path) / AUTH_CONF) == mode(secrets_dir(tmp_path) / USERS_ENV) == 0o600
-
-
 def test_every_k8s_service_logs_in_as_its_own_kind_with_the_password_from_the_secret():
     import yaml
 
@@ -116,7 +105,8 @@ def test_every_k8s_service_logs_in_as_its_own_kind_with_the_password_from_the_se
             env = {e["name"]: e for e in container.get("env", [])}
             kind = env["CODESIFT_NATS_USER"]["value"]
             ref = env["CODESIFT_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
-            assert (ref["name"], ref["key"]) == ("codesift-nats-users", kind), path
+            assert (ref["name"], ref["key"]) == ("codesift-nats-users", password_variable(kind)), path
+            assert "optional" not in ref, path  # the NATS nodes require every password
             assert kind in KINDS and kind in (container["name"], "search"), path
             seen.add(kind)
     assert seen == set(KINDS) - {"cli"}

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import urllib.error
 import urllib.request
 
 import nats
 import pytest
+from faststream import FastStream
 from prometheus_client import Counter
 
+from shared.health import DISCONNECTED, STARTING, STOPPING, ServiceHealth
 from shared.jobs import JobReporter
 from shared.observability import metrics_text, serve_metrics
+from shared.service import make_broker
 from shared.settings import Settings, SettingsError, from_env
 from shared.streams import bootstrap
+from tests.conftest import start_nats
 from tests.prometheus_samples import parse, sample, total
 
 PROBE = Counter("codesift_test_probe_total", "Moved by tests/unit/shared/test_observability.py only")
@@ -90,3 +95,46 @@ async def test_jobs_are_counted_by_kind_and_outcome_with_how_long_they_ran(nats_
         assert (after["failed"], after["failed_timed"], after["running"]) == (1, 0, 0)
     finally:
         await nc.close()
+
+
+def healthz(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            return answer.status, answer.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
+
+
+async def wait_for(port: int, status: int, timeout: float = 10.0) -> tuple[int, str]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        answer = await asyncio.to_thread(healthz, port)
+        if answer[0] == status or asyncio.get_running_loop().time() > deadline:
+            return answer
+        await asyncio.sleep(0.05)
+
+
+async def test_healthz_answers_200_only_while_the_app_runs_connected_to_nats(nats_server):
+    """What deploy/ probes: 503 while starting, 200 once started, 503 while NATS is away, 200 back."""
+    health = ServiceHealth()
+    port = serve_metrics(Settings(metrics_port=0), "test", health.problem)
+    assert port is not None
+    assert await asyncio.to_thread(healthz, port) == (503, STARTING)
+    app = FastStream(make_broker(Settings(nats_url=nats_server.url)))
+    health.watch(app)
+    assert await asyncio.to_thread(healthz, port) == (503, STARTING)  # watched, not yet started
+    await app.start()
+    back = None
+    try:
+        assert await wait_for(port, 200) == (200, "ok")
+        nats_server.stop()  # the broker reconnects for ever; until then the service is not healthy
+        assert await wait_for(port, 503) == (503, DISCONNECTED)
+        back = start_nats(nats_server.store, nats_server.port)
+        assert await wait_for(port, 200) == (200, "ok")
+    finally:
+        if back is not None:  # stopping drains the connection: only with a server to drain to
+            await app.stop()
+            back.stop()
+    assert await asyncio.to_thread(healthz, port) == (503, STOPPING)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        assert b"process_cpu_seconds_total" in answer.read()  # metrics beside it, as before
