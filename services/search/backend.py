@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 Progress = Callable[[float, str], None]
 
 
+class NothingToIndex(ValueError):
+    """A repository without a single chunk: refused, and the index is left as it was."""
+
+
 @dataclass(frozen=True, slots=True)
 class Retrieved:
     """One fused result. Ranks are 1-based and None when the retriever's top `depth` missed it;
@@ -80,7 +84,9 @@ class IndexStore(Protocol):
         max_files: int | None = None,
         progress: Progress | None = None,
     ) -> IndexStats:
-        """Replace repository `name` by what is under `root`; unchanged chunks are not re-embedded."""
+        """Replace repository `name` by what is under `root`; unchanged chunks are not re-embedded.
+
+        Raises NothingToIndex, changing nothing, when `root` holds no chunk."""
         ...
 
     def delete_repository(self, name: str) -> None: ...

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from services.search.backend import Retrieved, RetrievalBackend
+from services.search.backend import RetrievalBackend, Retrieved
 from services.search.embedding import Embedder
 from services.search.index import SearchIndex
 from services.search.instruments import SearchInstruments, StageTimes
@@ -93,6 +93,7 @@ class Replica:
         self.replica_id = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
         self.started_at = time.time()
         self.loaded: Loaded | None = None
+        self.backend_client: object | None = None  # the OpenSearch client (CODESIFT_INDEX_BACKEND=opensearch)
         self.reranker: LoadedReranker | None = None
         self.reranker_since: float | None = None  # when the reranker served now was swapped in
         self.reranker_error: str | None = None  # why the last model change failed (the old one serves)

@@ -18,7 +18,7 @@ the same bag of tokens the embedded index scores, with its k1 and b. `text` is o
 
 from __future__ import annotations
 
-from services.search.bm25 import B, K1
+from services.search.bm25 import K1, B
 from services.search.index import PATH_REPEAT
 from shared.tokens import MAX_WORD_CHARS, STOP_WORDS
 

@@ -84,7 +84,11 @@ def rrf_pipeline() -> dict:
     return {
         "description": "codesift: reciprocal-rank fusion of BM25 and k-NN",
         "phase_results_processors": [
-            {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": RRF_RANK_CONSTANT}}}
+            {
+                "score-ranker-processor": {
+                    "combination": {"technique": "rrf", "rank_constant": RRF_RANK_CONSTANT}
+                }
+            }
         ],
     }
 
