@@ -26,11 +26,12 @@ ANALYZER = "code"
 SIMILARITY = "codesift_bm25"
 # Java regexes (also valid for the `regex` module the unit tests emulate them with).
 WORD_SEPARATORS = r"[^\p{L}\p{N}_]+_*|(?<![\p{L}\p{N}_])_+|_+(?![\p{L}\p{N}_])"
-# shared.tokens._ASCII_PARTS, preceded by a run of letters holding a non-ASCII one (its
-# _OTHER_PARTS: such a run is one part; digits stay separate parts).
-PARTS = r"(\p{L}*[^\x00-\x7F\p{N}]\p{L}*|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+)"
+# shared.tokens._ASCII_PARTS, preceded by its _OTHER_PARTS for a run holding a non-ASCII
+# character: letters and non-decimal numbers (Python's [^\W\d_], e.g. `²`) are one part there.
+_LETTERS = r"[\p{L}\p{Nl}\p{No}]"
+PARTS = rf"({_LETTERS}*[^\x00-\x7F\p{{Nd}}]{_LETTERS}*|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+)"
 # A word with several parts: an underscore inside, a case change, an acronym's end, letter-digit.
-MULTI_PART = r".*(_|[a-z][A-Z]|[A-Z][A-Z][a-z]|\p{L}\p{N}|\p{N}\p{L}).*"
+MULTI_PART = r".*(_|[a-z][A-Z]|[A-Z][A-Z][a-z]|\p{L}\p{Nd}|\p{Nd}\p{L}).*"
 VECTOR_FIELD = "vector"
 SOURCE_EXCLUDES = ["bm25", VECTOR_FIELD]  # what hits never need to carry back
 
