@@ -234,3 +234,13 @@ def test_client_options_from_settings():
     assert "http_auth" not in client_options(SearchSettings())
     with pytest.raises(ValueError, match="CODESIFT_OPENSEARCH_URL"):
         client_options(SearchSettings(opensearch_url=" , "))
+
+
+def test_the_indexer_writes_to_the_backend_the_settings_name():
+    from services.search.indexer import EmbeddedStore
+    from services.search.indexing import open_store
+    from services.search.opensearch.writer import OpenSearchStore
+
+    assert isinstance(open_store(SearchSettings()), EmbeddedStore)
+    store = open_store(SearchSettings(index_backend="opensearch", opensearch_index_prefix="cs"))
+    assert isinstance(store, OpenSearchStore) and store.read == "cs-all"
