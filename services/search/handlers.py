@@ -11,6 +11,7 @@ from faststream import Context
 from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
 
+from services.search.backend import RetrievalBackend
 from services.search.index import SearchIndex
 from services.search.indexing import Indexer
 from services.search.model_loader import RerankerLoader
@@ -129,10 +130,26 @@ async def load_index(replica: Replica, js, pointer: IndexUpdated) -> None:
     loaded = replica.loaded
     if loaded is not None and loaded.pointer.version == pointer.version:
         return
+    if replica.settings.index_backend == "opensearch":  # the index is in the cluster: no snapshot
+        replica.swap(opensearch_index(replica, pointer), pointer)
+        log.info(
+            "%s serves OpenSearch index %s (%d chunks)", replica.replica_id, pointer.version, pointer.chunks
+        )
+        return
     data = await fetch_snapshot(js, pointer)
     index = await asyncio.to_thread(SearchIndex.from_archive, data, pointer.version)
     replica.swap(index, pointer)
     log.info("%s serves index %s (%d chunks)", replica.replica_id, pointer.version, pointer.chunks)
+
+
+def opensearch_index(replica: Replica, pointer: IndexUpdated) -> RetrievalBackend:
+    """The cluster's indexes as the pointer names them (the replica's one client, made once)."""
+    from services.search.opensearch.client import make_client  # only this backend needs it
+    from services.search.opensearch.reader import OpenSearchIndex
+
+    if replica.backend_client is None:
+        replica.backend_client = make_client(replica.settings)
+    return OpenSearchIndex(replica.backend_client, replica.settings, pointer.repos, pointer.version)
 
 
 @indexer_router.subscriber(

@@ -17,12 +17,12 @@ import shutil
 import tarfile
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 import numpy as np
 
+from services.search.backend import Retrieved
 from services.search.bm25 import BM25Index
 from services.search.documents import Chunk
 from services.search.fusion import rrf
@@ -50,20 +50,6 @@ class _Saved(msgspec.Struct):
     version: str
     chunks: list[Chunk]
     embed_keys: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Retrieved:
-    """One fused result. Ranks are 1-based and None when the retriever's top `depth` missed it;
-    scores are the chunk's own BM25 score (0 when no query token occurs) and cosine either way."""
-
-    index: int  # position in SearchIndex.chunks
-    fusion_rank: int
-    fusion_score: float
-    bm25_rank: int | None
-    bm25_score: float
-    vector_rank: int | None
-    vector_score: float
 
 
 def bm25_tokens(chunk: Chunk) -> list[str]:
@@ -95,6 +81,8 @@ def file_kinds(chunks: list[Chunk]) -> list[str]:
 
 
 class SearchIndex:
+    """The embedded backend (`services.search.backend.RetrievalBackend`)."""
+
     def __init__(
         self,
         chunks: list[Chunk],
@@ -156,6 +144,7 @@ class SearchIndex:
         vector_hits = [doc for doc, _ in top_k(vector_scores, depth, mask)]
         bm25_rank = {doc: rank for rank, doc in enumerate(bm25_hits, start=1)}
         vector_rank = {doc: rank for rank, doc in enumerate(vector_hits, start=1)}
+        chunks, kinds = self.chunks, self.file_kinds
         return [
             Retrieved(
                 index=doc,
@@ -165,9 +154,32 @@ class SearchIndex:
                 bm25_score=float(bm25_scores[doc]),
                 vector_rank=vector_rank.get(doc),
                 vector_score=float(vector_scores[doc]),
+                chunk=chunks[doc],
+                file_kind=kinds[doc],
             )
             for rank, (doc, score) in enumerate(rrf([bm25_hits, vector_hits], k=RRF_K)[:k], start=1)
         ]
+
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
+    def documents(
+        self, repo: str, doc_ids: list[str] | None = None, offset: int = 0, limit: int = 1000
+    ) -> tuple[int, list[Chunk]]:
+        """The chunks of `repo` named in `doc_ids` (in index order), or the page [offset,
+        offset + limit) of all of them; and how many chunks `repo` has."""
+        chunks = [c for c in self.chunks if c.repo == repo]
+        if doc_ids is not None:
+            wanted = set(doc_ids)
+            return len(chunks), [c for c in chunks if c.doc_id in wanted]
+        return len(chunks), chunks[offset : offset + limit]
+
+    def without(self, repo: str) -> SearchIndex:
+        """This index less the chunks of `repo` (BM25 statistics recomputed)."""
+        rows = [row for row, c in enumerate(self.chunks) if c.repo != repo]
+        return SearchIndex.build(
+            [self.chunks[row] for row in rows], self.vectors[rows], [self.embed_keys[row] for row in rows]
+        )
 
     # ------------------------------------------------------------------ persistence
 

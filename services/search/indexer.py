@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from services.search.backend import NothingToIndex
 from services.search.chunking import chunk_file
 from services.search.documents import Chunk
 from services.search.embedding import Embedder
@@ -71,6 +72,52 @@ class _Reporter:
             self.progress(fraction, message)
 
 
+def read_chunks(
+    root: Path,
+    name: str,
+    report: Callable[..., None],
+    *,
+    max_file_bytes: int = 1_000_000,
+    max_files: int | None = None,
+) -> tuple[int, list[Chunk], dict[str, int]]:
+    """The chunks of the files under `root`, as repository `name`; files read; skips by reason."""
+    report(0.0, f"reading {root}", force=True)
+    files, chunks = 0, []
+    skipped: Counter[str] = Counter()
+    for source in walk_repository(root, max_file_bytes=max_file_bytes, max_files=max_files, skipped=skipped):
+        files += 1
+        for chunk in chunk_file(source):
+            chunk.repo = name
+            chunks.append(chunk)
+        report(0.0, f"read {files} files, {len(chunks)} chunks")
+    return files, chunks, dict(sorted(skipped.items()))
+
+
+def embed_missing(
+    keys: list[str],
+    texts: list[str],
+    known: dict[str, np.ndarray],
+    embedder: Embedder,
+    report: Callable[..., None],
+    summary: str,
+) -> set[str]:
+    """Embed each distinct text whose key is not in `known` (once), adding it there; those keys."""
+    todo: dict[str, str] = {}  # key → text, each distinct new text once
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known:  # new or changed text, or another repo's chunk made by another embedder
+            todo.setdefault(key, text)
+    report(READ_END, f"{summary}; {len(todo)} to embed", force=True)
+    pending = sorted(todo.items(), key=lambda item: len(item[1]))  # similar lengths pad less
+    for start in range(0, len(pending), EMBED_SLICE):
+        part = pending[start : start + EMBED_SLICE]
+        fresh = embedder.embed([text for _, text in part])
+        known.update(zip((key for key, _ in part), fresh, strict=True))
+        done = start + len(part)
+        fraction = READ_END + (EMBED_END - READ_END) * done / len(pending)
+        report(fraction, f"embedded {done}/{len(pending)} chunks", force=done == len(pending))
+    return set(todo)
+
+
 def index_repository(
     root: Path,
     name: str,
@@ -87,15 +134,9 @@ def index_repository(
     """
     started = time.perf_counter()
     report = _Reporter(progress)
-    report(0.0, f"reading {root}", force=True)
-    files, chunks = 0, []
-    skipped: Counter[str] = Counter()
-    for source in walk_repository(root, max_file_bytes=max_file_bytes, max_files=max_files, skipped=skipped):
-        files += 1
-        for chunk in chunk_file(source):
-            chunk.repo = name
-            chunks.append(chunk)
-        report(0.0, f"read {files} files, {len(chunks)} chunks")
+    files, chunks, skipped = read_chunks(
+        root, name, report, max_file_bytes=max_file_bytes, max_files=max_files
+    )
 
     old_chunks = previous.chunks if previous is not None else []
     if previous is not None and previous.vectors.shape[1] != embedder.dim:
@@ -110,21 +151,8 @@ def index_repository(
     known: dict[str, np.ndarray] = {}
     if previous is not None:
         known = {key: previous.vectors[row] for row, key in enumerate(previous.embed_keys)}
-    todo: dict[str, str] = {}  # key → text, each distinct new text once
-    for key, text in zip(keys, texts, strict=True):
-        if key not in known:  # new or changed text, or another repo's chunk made by another embedder
-            todo.setdefault(key, text)
-    embedded = len({key for key in keys[len(kept_chunks) :] if key in todo})
-    report(READ_END, f"{len(chunks)} chunks in {files} files; {len(todo)} to embed", force=True)
-
-    pending = sorted(todo.items(), key=lambda item: len(item[1]))  # similar lengths pad less
-    for start in range(0, len(pending), EMBED_SLICE):
-        part = pending[start : start + EMBED_SLICE]
-        fresh = embedder.embed([text for _, text in part])
-        known.update(zip((key for key, _ in part), fresh, strict=True))
-        done = start + len(part)
-        fraction = READ_END + (EMBED_END - READ_END) * done / len(pending)
-        report(fraction, f"embedded {done}/{len(pending)} chunks", force=done == len(pending))
+    fresh = embed_missing(keys, texts, known, embedder, report, f"{len(chunks)} chunks in {files} files")
+    embedded = len({key for key in keys[len(kept_chunks) :] if key in fresh})
 
     all_chunks = kept_chunks + chunks
     vectors = np.empty((len(all_chunks), embedder.dim), dtype=np.float32)
@@ -132,16 +160,57 @@ def index_repository(
         vectors[row] = known[key]
     report(EMBED_END, "building the BM25 index", force=True)
     index = SearchIndex.build(all_chunks, vectors, keys)
-
-    seconds = time.perf_counter() - started
-    stats = IndexStats(
-        files=files,
-        chunks=len(chunks),
-        embedded=embedded,
-        reused=len(chunks) - embedded,
-        seconds=round(seconds, 3),
-        chunks_per_second=round(len(chunks) / seconds, 1) if seconds > 0 else 0.0,
-        skipped=dict(sorted(skipped.items())),
-    )
+    stats = make_stats(files, len(chunks), embedded, started, skipped)
     report(DONE, f"indexed {len(chunks)} chunks of {name!r} ({stats.embedded} embedded)", force=True)
     return index, stats
+
+
+def make_stats(files: int, chunks: int, embedded: int, started: float, skipped: dict[str, int]) -> IndexStats:
+    seconds = time.perf_counter() - started
+    return IndexStats(
+        files=files,
+        chunks=chunks,
+        embedded=embedded,
+        reused=chunks - embedded,
+        seconds=round(seconds, 3),
+        chunks_per_second=round(chunks / seconds, 1) if seconds > 0 else 0.0,
+        skipped=skipped,
+    )
+
+
+class EmbeddedStore:
+    """The embedded backend's writer (`services.search.backend.IndexStore`): the index in memory."""
+
+    def __init__(self, current: SearchIndex | None = None):
+        self.current = current
+
+    def index_repository(
+        self,
+        root: Path,
+        name: str,
+        embedder: Embedder,
+        *,
+        max_file_bytes: int = 1_000_000,
+        max_files: int | None = None,
+        progress: Progress | None = None,
+    ) -> IndexStats:
+        index, stats = index_repository(
+            root,
+            name,
+            self.current,
+            embedder,
+            max_file_bytes=max_file_bytes,
+            max_files=max_files,
+            progress=progress,
+        )
+        if stats.chunks == 0:
+            raise NothingToIndex(f"nothing to index under {root} (no text files found)")
+        self.current = index
+        return stats
+
+    def delete_repository(self, name: str) -> None:
+        if self.current is not None:
+            self.current = self.current.without(name)
+
+    def reader(self) -> SearchIndex | None:
+        return self.current

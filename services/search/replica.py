@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import msgspec
 
+from services.search.backend import RetrievalBackend, Retrieved
 from services.search.embedding import Embedder
-from services.search.index import Retrieved, SearchIndex
+from services.search.index import SearchIndex
 from services.search.instruments import SearchInstruments, StageTimes
 from services.search.reranking import LoadedReranker, rerank
 from services.search.score_cache import ScoreCache
@@ -73,7 +74,7 @@ _documents_decoder = msgspec.json.Decoder(DocumentsRequest)
 
 @dataclass(frozen=True)
 class Loaded:
-    index: SearchIndex
+    index: RetrievalBackend  # the embedded SearchIndex, or OpenSearch
     pointer: IndexUpdated
 
 
@@ -92,6 +93,7 @@ class Replica:
         self.replica_id = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
         self.started_at = time.time()
         self.loaded: Loaded | None = None
+        self.backend_client: object | None = None  # the OpenSearch client (CODESIFT_INDEX_BACKEND=opensearch)
         self.reranker: LoadedReranker | None = None
         self.reranker_since: float | None = None  # when the reranker served now was swapped in
         self.reranker_error: str | None = None  # why the last model change failed (the old one serves)
@@ -104,13 +106,15 @@ class Replica:
 
     # ------------------------------------------------------------------ index and model
 
-    def swap(self, index: SearchIndex, pointer: IndexUpdated) -> None:
+    def swap(self, index: RetrievalBackend, pointer: IndexUpdated) -> None:
         self.loaded = Loaded(index, pointer)
         if self.metrics is not None:
-            self.metrics.index(pointer.version, len(index.chunks))
+            self.metrics.index(pointer.version, index.chunk_count())
         # A learned combiner reads each candidate's chunk profile (~70 µs the first time a chunk is
         # seen, ~4 µs after): compute them now, beside the searches, not during the first ones.
-        threading.Thread(target=warm_features, args=(index,), name="warm-features", daemon=True).start()
+        # (OpenSearch: the chunks are in the cluster; their profiles are computed as they come.)
+        if isinstance(index, SearchIndex):
+            threading.Thread(target=warm_features, args=(index,), name="warm-features", daemon=True).start()
 
     def swap_reranker(self, reranker: LoadedReranker | None) -> None:
         self.reranker = reranker
@@ -130,7 +134,7 @@ class Replica:
         return ReplicaInfo(
             replica_id=self.replica_id,
             index_version=loaded.pointer.version if loaded else None,
-            chunks=len(loaded.index.chunks) if loaded else 0,
+            chunks=loaded.index.chunk_count() if loaded else 0,
             repos=loaded.index.repos() if loaded else {},
             reranker=reranker.label if reranker else NO_RERANKER,
             started_at=self.started_at,
@@ -162,7 +166,6 @@ class Replica:
     def _rank(
         self,
         reranker: LoadedReranker | None,
-        index: SearchIndex,
         query: str,
         hits: list[Retrieved],
         k: int,
@@ -171,7 +174,7 @@ class Replica:
         """The first `k` hits in served order, with the score shown for each."""
         if reranker is None:
             return [(h, h.fusion_score) for h in hits[:k]]
-        candidates = to_candidates(index, hits)
+        candidates = to_candidates(hits)
         ranked = rerank(reranker, self.scores, query, candidates, self.settings.reranker_topn, times)
         return [(hits[position], score) for position, score in ranked[:k]]
 
@@ -215,20 +218,16 @@ class Replica:
                 times.append(("retrieval", time.perf_counter() - began))
         if problem is not None:
             return msgspec.json.encode(SearchReply(error=problem)), None
-        chunks = loaded.index.chunks
         if experiment is None:
             ranked = [
-                (h, score, None)
-                for h, score in self._rank(reranker, loaded.index, request.query, hits, request.k, times)
+                (h, score, None) for h, score in self._rank(reranker, request.query, hits, request.k, times)
             ]
         else:
-            ranked = self._interleave(
-                reranker, experiment.candidate, loaded.index, request.query, hits, request.k, times
-            )
-        shown = [chunks[h.index] for h, _, _ in ranked]
+            ranked = self._interleave(reranker, experiment.candidate, request.query, hits, request.k, times)
+        shown = [h.chunk for h, _, _ in ranked]
         results = [
             SearchHit(
-                doc_id=(c := chunks[h.index]).doc_id,
+                doc_id=(c := h.chunk).doc_id,
                 repo=c.repo,
                 path=c.path,
                 start_line=c.start_line,
@@ -280,7 +279,6 @@ class Replica:
         self,
         production: LoadedReranker | None,
         candidate: LoadedReranker,
-        index: SearchIndex,
         query: str,
         hits: list[Retrieved],
         k: int,
@@ -288,12 +286,8 @@ class Replica:
     ) -> list[tuple[Retrieved, float, str | None]]:
         """A team-draft interleaving of production's and the candidate's rankings of the same hits:
         each shown hit with the score its team gave it and the team's name."""
-        ours = {
-            h.index: (h, score) for h, score in self._rank(production, index, query, hits, len(hits), times)
-        }
-        theirs = {
-            h.index: (h, score) for h, score in self._rank(candidate, index, query, hits, len(hits), times)
-        }
+        ours = {h.index: (h, score) for h, score in self._rank(production, query, hits, len(hits), times)}
+        theirs = {h.index: (h, score) for h, score in self._rank(candidate, query, hits, len(hits), times)}
         merged = team_draft(list(ours), list(theirs), k, self.coin)
         return [(*(ours if side == "production" else theirs)[i], side) for i, side in merged]
 
@@ -306,12 +300,7 @@ class Replica:
             problem = Problem("repo", f"unknown repository {request.repo!r}")
         if problem is not None:
             return msgspec.json.encode(DocumentsReply(error=problem))
-        chunks = [c for c in loaded.index.chunks if c.repo == request.repo]
-        if request.doc_ids is not None:
-            wanted = set(request.doc_ids)
-            chosen = [c for c in chunks if c.doc_id in wanted]
-        else:
-            chosen = chunks[request.offset : request.offset + request.limit]
+        total, chosen = loaded.index.documents(request.repo, request.doc_ids, request.offset, request.limit)
         records = [
             ChunkRecord(
                 doc_id=c.doc_id,
@@ -326,7 +315,7 @@ class Replica:
             )
             for c in chosen
         ]
-        response = DocumentsResponse(repo=request.repo, total=len(chunks), chunks=records)
+        response = DocumentsResponse(repo=request.repo, total=total, chunks=records)
         return msgspec.json.encode(DocumentsReply(response=response))
 
     def candidates(self, data: bytes) -> bytes:
@@ -336,26 +325,26 @@ class Replica:
             hits, problem = self._retrieve(loaded, request.query, request.k, request.repo)
         if problem is not None:
             return msgspec.json.encode(CandidatesReply(error=problem))
-        response = CandidatesResponse(query=request.query, candidates=to_candidates(loaded.index, hits))
+        response = CandidatesResponse(query=request.query, candidates=to_candidates(hits))
         return msgspec.json.encode(CandidatesReply(response=response))
 
 
 def warm_features(index: SearchIndex) -> None:
     began = time.perf_counter()
+    kinds = index.file_kinds
     hits = [
-        Retrieved(i, 0, 0.0, None, 0.0, None, 0.0)
+        Retrieved(i, 0, 0.0, None, 0.0, None, 0.0, index.chunks[i], kinds[i])
         for i in range(min(len(index.chunks), features.PROFILE_CACHE))
     ]
-    count = features.warm(to_candidates(index, hits))
+    count = features.warm(to_candidates(hits))
     log.info("feature profiles of %d chunks ready in %.2f s", count, time.perf_counter() - began)
 
 
-def to_candidates(index: SearchIndex, hits: list[Retrieved]) -> list[Candidate]:
+def to_candidates(hits: list[Retrieved]) -> list[Candidate]:
     """The hits as rankers see them (features, cross-encoder texts), in fusion order."""
-    chunks = index.chunks
     return [
         Candidate(
-            doc_id=(c := chunks[h.index]).doc_id,
+            doc_id=(c := h.chunk).doc_id,
             repo=c.repo,
             path=c.path,
             start_line=c.start_line,
@@ -371,7 +360,7 @@ def to_candidates(index: SearchIndex, hits: list[Retrieved]) -> list[Candidate]:
             vector_rank=h.vector_rank,
             vector_score=h.vector_score,
             symbol=c.symbol,
-            file_kind=index.file_kinds[h.index],
+            file_kind=h.file_kind,
         )
         for h in hits
     ]

@@ -30,9 +30,14 @@ async def publish_snapshot(
     digest = hashlib.sha256(archive).hexdigest()
     await store.put(version, archive)
     event = IndexUpdated(timestamp=time.time(), version=version, sha256=digest, chunks=chunks, repos=repos)
+    await publish_pointer(js, event)
+    return event
+
+
+async def publish_pointer(js: JetStreamContext, event: IndexUpdated) -> None:
+    """Move KV registry["index"] (alone: the OpenSearch backend has no snapshot, sha256 "")."""
     kv = await js.key_value(Buckets.REGISTRY)
     await kv.put(POINTER_KEY, encoder.encode(event))
-    return event
 
 
 async def current_pointer(js: JetStreamContext) -> IndexUpdated | None:

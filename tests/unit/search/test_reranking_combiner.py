@@ -67,7 +67,7 @@ def search(replica: Replica, k: int = 10):
 
 def fusion(replica: Replica, k: int):
     hits, _ = replica._retrieve(replica.loaded, QUERY, k, None)
-    return to_candidates(replica.loaded.index, hits)
+    return to_candidates(hits)
 
 
 # ---------------------------------------------------------------- serving

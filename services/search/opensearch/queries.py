@@ -1,0 +1,134 @@
+"""Request bodies of the OpenSearch backend: BM25, k-NN, the score look-ups, hybrid, documents.
+
+BM25 queries are built from `shared.tokens.query_tokens` (the analyzer's tokens, computed here):
+one `term` clause per distinct token, boosted by how often the query repeats it, on the `bm25`
+field — the sum bm25s computes. A `match` query would not do: the analyzer stacks an identifier's
+parts on its whole at one position, and Lucene then scores them as one blended synonym term.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from services.search.opensearch.mapping import SOURCE_EXCLUDES, VECTOR_FIELD
+
+RRF_RANK_CONSTANT = 60  # services.search.index.RRF_K
+PIPELINE_RRF, PIPELINE_NORMALIZED = "codesift-rrf", "codesift-min-max"
+
+
+def repo_filter(repo: str | None) -> list[dict]:
+    return [] if repo is None else [{"term": {"repo": repo}}]
+
+
+def bm25_query(tokens: Sequence[str], repo: str | None = None) -> dict:
+    """Chunks holding any of `tokens` (within `repo`), scored by BM25 on `bm25`."""
+    if not tokens:
+        return {"match_none": {}}
+    should = [
+        {"term": {"bm25": {"value": token, "boost": float(count)}}}
+        for token, count in sorted(Counter(tokens).items())
+    ]
+    return {"bool": {"should": should, "minimum_should_match": 1, "filter": repo_filter(repo)}}
+
+
+def knn_query(vector: Sequence[float], k: int, repo: str | None = None) -> dict:
+    """The k nearest chunk vectors (within `repo`: efficient filtering, k results if there are k)."""
+    clause: dict = {"vector": [float(x) for x in vector], "k": k}
+    if repo is not None:
+        clause["filter"] = {"bool": {"filter": repo_filter(repo)}}
+    return {"knn": {VECTOR_FIELD: clause}}
+
+
+def bm25_search(tokens: Sequence[str], size: int, repo: str | None = None) -> dict:
+    """BM25 top `size`; equal scores in indexing order, as the embedded index breaks ties."""
+    return {
+        "size": size,
+        "query": bm25_query(tokens, repo),
+        "sort": [{"_score": "desc"}, {"repo": "asc"}, {"ordinal": "asc"}],
+        "track_scores": True,
+        "_source": {"excludes": SOURCE_EXCLUDES},
+    }
+
+
+def knn_search(vector: Sequence[float], size: int, repo: str | None = None) -> dict:
+    return {"size": size, "query": knn_query(vector, size, repo), "_source": {"excludes": SOURCE_EXCLUDES}}
+
+
+def bm25_scores_of(tokens: Sequence[str], ids: Sequence[str]) -> dict:
+    """The BM25 scores of the chunks `ids` (those that match at all): the features of fused hits
+    that the BM25 top list missed."""
+    return {
+        "size": len(ids),
+        "query": {"bool": {"must": [bm25_query(tokens)], "filter": [{"ids": {"values": list(ids)}}]}},
+        "_source": False,
+    }
+
+
+def vectors_of(ids: Sequence[str]) -> dict:
+    """The stored vectors of the chunks `ids`: the cosine of fused hits the k-NN list missed."""
+    return {"size": len(ids), "query": {"ids": {"values": list(ids)}}, "_source": [VECTOR_FIELD]}
+
+
+def hybrid_search(tokens: Sequence[str], vector: Sequence[float], size: int, repo: str | None = None) -> dict:
+    """BM25 and k-NN as one `hybrid` query, fused on the server by a search pipeline."""
+    return {
+        "size": size,
+        "query": {"hybrid": {"queries": [bm25_query(tokens, repo), knn_query(vector, size, repo)]}},
+        "_source": {"excludes": SOURCE_EXCLUDES},
+    }
+
+
+def rrf_pipeline() -> dict:
+    """Server-side RRF (`score-ranker-processor`, OpenSearch >= 2.19) with the embedded k."""
+    return {
+        "description": "codesift: reciprocal-rank fusion of BM25 and k-NN",
+        "phase_results_processors": [
+            {
+                "score-ranker-processor": {
+                    "combination": {"technique": "rrf", "rank_constant": RRF_RANK_CONSTANT}
+                }
+            }
+        ],
+    }
+
+
+def normalized_pipeline() -> dict:
+    """Server-side min-max normalisation and equal-weight mean (`normalization-processor`, >= 2.10)."""
+    return {
+        "description": "codesift: min-max normalised mean of BM25 and k-NN",
+        "phase_results_processors": [
+            {
+                "normalization-processor": {
+                    "normalization": {"technique": "min_max"},
+                    "combination": {"technique": "arithmetic_mean", "parameters": {"weights": [0.5, 0.5]}},
+                }
+            }
+        ],
+    }
+
+
+def documents_search(repo: str, doc_ids: Sequence[str] | None, offset: int, limit: int) -> dict:
+    """Chunks of `repo` in indexing order: those named, or the page [offset, offset + limit).
+
+    A page is a range of `ordinal` (0, 1, 2, ... within a repository), not from/size, so pages far
+    past index.max_result_window (10,000) are served too.
+    """
+    filters: list[dict] = repo_filter(repo)
+    if doc_ids is not None:
+        filters.append({"terms": {"doc_id": list(doc_ids)}})
+        size = len(doc_ids)
+    else:
+        filters.append({"range": {"ordinal": {"gte": offset, "lt": offset + limit}}})
+        size = limit
+    return {
+        "size": size,
+        "query": {"bool": {"filter": filters}},
+        "sort": [{"ordinal": "asc"}],
+        "_source": {"excludes": SOURCE_EXCLUDES},
+    }
+
+
+def repos_aggregation(max_repos: int = 10_000) -> dict:
+    """Repository name → number of chunks, over the read alias."""
+    return {"size": 0, "aggs": {"repos": {"terms": {"field": "repo", "size": max_repos}}}}
