@@ -63,6 +63,8 @@ class Indexer:
         """Start from the published index, so its vectors are reused after a restart (embedded;
         OpenSearch reads the vectors of the repository's current index when it indexes it)."""
         if not isinstance(self.store, EmbeddedStore):
+            if self.settings.opensearch_hybrid:  # the server-side fusion needs its search pipelines
+                await asyncio.to_thread(self.store.put_pipelines)  # type: ignore[attr-defined]
             return
         pointer = await current_pointer(js)
         if pointer is not None:
