@@ -9,6 +9,8 @@ for any values, and embedding 200,000 chunks takes ~80 minutes here. The embeddi
 index of each size needs is projected from the int8 embedder's throughput measured on a sample.
 The queries are every golden question (golden.json, bench/golden_*.json), embedded for real.
 
+With --opensearch URL the same chunks and queries go to a cluster too (bench/scale_opensearch.py).
+
 Each size runs in two fresh processes, as in production: an indexer that builds the index and
 its snapshot archive (BM25 over code tokens, content version, archive bytes), then a replica that
 loads the archive the way a replica does, computes the file kinds, and answers the queries
@@ -195,6 +197,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,50000,200000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--opensearch", metavar="URL", help="also measure the OpenSearch backend there")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -222,7 +225,6 @@ def main() -> None:
         chunks_file, queries_file = Path(tmp) / "chunks.msgpack", Path(tmp) / "queries.json"
         chunks_file.write_bytes(msgspec.msgpack.encode(chunks))
         queries_file.write_text(json.dumps({"queries": queries, "vectors": query_vectors.tolist()}))
-        del chunks
         for size in sizes:
             archive = Path(tmp) / f"index-{size}.tar.gz"
             build = run_worker("build", str(chunks_file), str(size), str(dim), str(archive))
@@ -251,6 +253,12 @@ def main() -> None:
             f"\nreplica memory: {per_10k:.0f} MB per 10,000 chunks (slope {n0:,} -> {n1:,}); "
             f"retrieve p50 x{growth:.1f} for x{n1 / n0:.1f} chunks"
         )
+    if args.opensearch:
+        from bench.scale_opensearch import run
+
+        run(args.opensearch, sizes, chunks, queries, query_vectors, dim, args.repeats)
+    else:
+        print("\nOpenSearch: not run (no --opensearch URL; this machine has no cluster)")
 
 
 if __name__ == "__main__":
