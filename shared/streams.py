@@ -13,7 +13,9 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import nats.errors
 from nats.aio.client import Client
@@ -21,6 +23,9 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, ServiceUnavailableError
 
 from shared import subjects
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 DAY = 24 * 3600.0
 
@@ -87,14 +92,14 @@ NOT_READY = (ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRe
 log = logging.getLogger("codesift.streams")
 
 
-def default_replicas() -> int:
+def default_replicas(config: Settings | None = None, environ: Mapping[str, str] | None = None) -> int:
     """CODESIFT_JETSTREAM_REPLICAS when set, else what the running stack's DATA_DIR/stack.json
     says (`codesift up --cluster 3` writes 3), else 1. A command run by hand on a clustered stack
     must not ask for 1 replica: that would scale the streams down (or fail on the buckets)."""
     from shared.settings import settings
 
-    config = settings()
-    if os.environ.get(REPLICAS_VARIABLE):
+    config = config or settings()
+    if (os.environ if environ is None else environ).get(REPLICAS_VARIABLE):
         return config.jetstream_replicas
     try:
         recorded = json.loads((config.data_dir / "stack.json").read_text()).get("jetstream_replicas", 1)
