@@ -25,7 +25,7 @@ from shared.schemas import (
     event_decoder,
 )
 from shared.settings import Settings
-from shared.streams import bootstrap
+from shared.streams import bootstrap, default_replicas
 
 _reply_decoder = msgspec.json.Decoder(SearchReply)
 _info_decoder = msgspec.json.Decoder(ReplicaInfo)
@@ -83,7 +83,7 @@ class Stack:
 
     async def submit(self, subject: str, command: AnyCommand) -> None:
         """Store a command durably (JetStream); the job id is the message id, so a retry is stored once."""
-        js = await bootstrap(self.nc)
+        js = await bootstrap(self.nc, default_replicas(self.settings))
         await js.publish(subject, encoder.encode(command), headers={"Nats-Msg-Id": command.job_id})
 
     async def follow(
