@@ -8,6 +8,7 @@ from collections.abc import Callable
 import msgspec
 import nats
 from nats.aio.client import Client
+from nats.js.api import ClusterInfo
 
 from shared import subjects
 from shared.bus import StackNotRunning, connect, gather, request
@@ -56,6 +57,10 @@ class Stack:
 
     async def replicas(self, wait: float = 0.3) -> list[ReplicaInfo]:
         return [_info_decoder.decode(r) for r in await gather(self.nc, subjects.SEARCH_PING, b"{}", wait)]
+
+    async def nats_cluster(self) -> ClusterInfo | None:
+        """Who leads the FEEDBACK stream and how its other replicas are (None: a single nats-server)."""
+        return (await self.nc.jetstream(timeout=2).stream_info("FEEDBACK")).cluster
 
     async def jobs(self) -> list[JobProgress]:
         """Every job's latest state, newest first."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import cluster_failover
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, codesift
 
 pytestmark = pytest.mark.slow
 NODES = 3
@@ -34,5 +34,10 @@ def test_killing_the_feedback_leader_loses_no_event_and_fails_no_search(tmp_path
         assert report.lost == 0 and report.doubled == 0, where
         assert s.sent > 40 and s.failed == 0, where
         assert f"{r.killed} exited with code -9" in stack.output(), where
+        shown = codesift("status", data_dir=stack.data_dir)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        line = next(x for x in shown.stdout.splitlines() if x.startswith("nats cluster codesift:"))
+        others = sorted({"nats-1", "nats-2", "nats-3"} - {r.new_leader or ""})
+        assert line.endswith(f"{r.new_leader} leads FEEDBACK; " + ", ".join(f"{n} current" for n in others))
     finally:
         stack.stop()
