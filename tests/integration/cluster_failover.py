@@ -38,6 +38,7 @@ class Failover:
     restarted_s: float | None = None  # from the SIGKILL until the supervisor's new process runs
     polls_failed: int = 0  # stream info requests unanswered meanwhile (the election)
     replicas: dict[str, tuple[int, int]] = field(default_factory=dict)  # stream -> (config, peers seen)
+    leaders: dict[str, str] = field(default_factory=dict)  # stream -> its leader before the kill
 
 
 async def feedback_cluster(nc: Client):
@@ -53,6 +54,7 @@ async def survey(stack: Stack, report: Failover) -> None:
             info = await js.stream_info(name)
             peers = len(info.cluster.replicas or []) + 1 if info.cluster and info.cluster.leader else 0
             report.replicas[name] = (info.config.num_replicas or 0, peers)
+            report.leaders[name] = (info.cluster.leader if info.cluster else None) or ""
     finally:
         await nc.close()
 
@@ -104,6 +106,7 @@ class Report:
     failover: Failover
     load: chaos.Load
     stored: Counter
+    output: list[str]  # the stack's output lines
 
     @property
     def lost(self) -> int:
@@ -113,10 +116,18 @@ class Report:
     def doubled(self) -> int:
         return sum(1 for n in self.stored.values() if n > 1)
 
+    @property
+    def impressions_lost(self) -> int:
+        """Searches answered whose impression was not stored (the replica logs it; see
+        services/search/handlers.py record_impression): feedback on them is logged unjoined."""
+        return sum(1 for line in self.output if "not recorded" in line and "impression" in line)
+
     def lines(self) -> list[str]:
         r, s, f = self.failover, self.load.searches, self.load.feedback
+        led = sorted(name for name, leader in r.leaders.items() if leader == r.killed)
         return [
             f"replicas (configured, peers): {r.replicas}",
+            f"{r.killed} led {len(led)} of {len(r.leaders)} before the kill: {', '.join(led)}",
             f"killed {r.killed} (leader of FEEDBACK): restarted by the supervisor after {r.restarted_s} s; "
             f"new leader {r.new_leader} after {r.to_new_leader_s} s; {r.killed} a current replica again "
             f"after {r.rejoined_s} s; stream info unanswered {r.polls_failed} times meanwhile",
@@ -126,7 +137,7 @@ class Report:
             f"{dict(f.failed_attempts) or 'none'}",
             f"searches: sent {s.sent}, first try {s.ok_first}, after a client retry {s.ok_after_retry}, "
             f"failed within the {chaos.WINDOW_S:.0f} s window {s.failed}; failed attempts "
-            f"{dict(s.failed_attempts) or 'none'}",
+            f"{dict(s.failed_attempts) or 'none'}; impressions not recorded {self.impressions_lost}",
         ]
 
 
@@ -151,4 +162,4 @@ def run(stack: Stack, before: float = 4.0, after: float = 10.0) -> Report:
         return load.accepted <= set(stored)
 
     chaos.wait_until(drained, limit=60, every=0.5)
-    return Report(failover, load, stored)
+    return Report(failover, load, stored, list(stack.lines))
