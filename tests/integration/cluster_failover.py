@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import nats.errors
 from nats.aio.client import Client
 
+from shared.bus import log_connection_error
 from shared.streams import KV_BUCKETS, OBJECT_STORES, STREAMS
 from tests.integration import chaos
 from tests.integration.stack import Stack, codesift
@@ -61,7 +62,9 @@ async def survey(stack: Stack, report: Failover) -> None:
 
 async def kill_feedback_leader(stack: Stack, report: Failover, after: float) -> None:
     """SIGKILL the node leading FEEDBACK; poll until a new leader and the node back; `after` s in all."""
-    nc = await stack.nats_connect(reconnect_time_wait=0.25, max_reconnect_attempts=-1)
+    nc = await stack.nats_connect(
+        reconnect_time_wait=0.25, max_reconnect_attempts=-1, error_cb=log_connection_error
+    )
     try:
         cluster = await feedback_cluster(nc)
         assert cluster is not None and cluster.leader, cluster
