@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     up = command("up", help="start the whole stack (nats-server and every service)")
     up.add_argument("--port", type=int, default=None, help="HTTP port of the gateway (default 8012)")
     up.add_argument("--replicas", type=int, default=2, help="search replicas (default 2)")
+    up.add_argument(
+        "--cluster",
+        type=int,
+        default=1,
+        metavar="N",
+        help="nats-servers to start as one cluster, every stream on N replicas: 1 (default), 3 or 5",
+    )
     up.add_argument("--index", action="append", default=[], metavar="[NAME=]PATH", help="index these once up")
     up.add_argument(
         "--golden", type=Path, default=None, help="golden questions for the trainer and evaluator"
@@ -168,7 +175,8 @@ async def dispatch(args: argparse.Namespace) -> int:
             if not args.golden.is_file():
                 return commands.fail(f"--golden: {args.golden} is not a file")
             os.environ["CODESIFT_GOLDEN_PATH"] = str(args.golden.resolve())
-        return await up(settings.data_dir, port, args.replicas, [parse_index_spec(s) for s in args.index])
+        index = [parse_index_spec(s) for s in args.index]
+        return await up(settings.data_dir, port, args.replicas, index, cluster=args.cluster)
     if args.command == "index":
         return await commands.index_repository(args.path, args.name, args.data_dir)
     if args.command == "search":

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import msgspec
 import nats
 from nats.aio.client import Client
+from nats.js.api import ClusterInfo
 
 from shared import subjects
 from shared.bus import StackNotRunning, connect, gather, request
@@ -25,7 +26,7 @@ from shared.schemas import (
     event_decoder,
 )
 from shared.settings import Settings
-from shared.streams import bootstrap
+from shared.streams import bootstrap, default_replicas
 
 _reply_decoder = msgspec.json.Decoder(SearchReply)
 _info_decoder = msgspec.json.Decoder(ReplicaInfo)
@@ -57,6 +58,10 @@ class Stack:
     async def replicas(self, wait: float = 0.3) -> list[ReplicaInfo]:
         return [_info_decoder.decode(r) for r in await gather(self.nc, subjects.SEARCH_PING, b"{}", wait)]
 
+    async def nats_cluster(self) -> ClusterInfo | None:
+        """Who leads the FEEDBACK stream and how its other replicas are (None: a single nats-server)."""
+        return (await self.nc.jetstream(timeout=2).stream_info("FEEDBACK")).cluster
+
     async def jobs(self) -> list[JobProgress]:
         """Every job's latest state, newest first."""
         return await list_jobs(self.nc.jetstream())
@@ -83,7 +88,7 @@ class Stack:
 
     async def submit(self, subject: str, command: AnyCommand) -> None:
         """Store a command durably (JetStream); the job id is the message id, so a retry is stored once."""
-        js = await bootstrap(self.nc)
+        js = await bootstrap(self.nc, default_replicas(self.settings))
         await js.publish(subject, encoder.encode(command), headers={"Nats-Msg-Id": command.job_id})
 
     async def follow(

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import nats.errors
 
 from codesift.client import RequestProblem, Stack
 from codesift.progress import ProgressLine
@@ -107,14 +108,33 @@ async def search(query: str, k: int, repo: str | None, as_json: bool, data_dir: 
     return 0
 
 
+async def nats_cluster(stack: Stack) -> str | None:
+    """One line on a NATS cluster's nodes, as the FEEDBACK stream's replicas see them (None: one
+    nats-server). The nodes are those of DATA_DIR/stack.json's `nats_nodes`."""
+    try:
+        info = await stack.nats_cluster()
+    except (nats.errors.Error, TimeoutError):
+        return "nats cluster: the FEEDBACK stream does not answer (no leader: electing one?)"
+    if info is None or not info.name:  # a single nats-server names no cluster
+        return None
+    peers = ", ".join(
+        f"{p.name} {'offline' if p.offline else 'current' if p.current else f'behind ({p.lag or 0} msgs)'}"
+        for p in sorted(info.replicas or [], key=lambda p: p.name or "")
+    )
+    return f"nats cluster {info.name}: {info.leader} leads FEEDBACK; {peers or 'no other replica'}"
+
+
 async def status(data_dir: Path | None = None) -> int:
     try:
         async with Stack(cli_settings(data_dir)) as stack:
             replicas = await stack.replicas()
             jobs = await stack.jobs()
             schedule = await stack.schedule()
+            cluster = await nats_cluster(stack)
     except StackNotRunning as exc:
         return fail(str(exc))
+    if cluster is not None:
+        print(cluster)
     print(f"search replicas: {len(replicas)}")
     for r in sorted(replicas, key=lambda r: r.replica_id):
         age = time.time() - r.started_at

@@ -14,7 +14,7 @@ from codesift.commands import cli_settings, fail
 from shared.bus import StackNotRunning
 from shared.experiments import ExperimentError, Tally, start_experiment, stop_experiment, tallies
 from shared.schemas import ModelTrained
-from shared.streams import Buckets, bootstrap
+from shared.streams import Buckets, bootstrap, default_replicas
 
 
 def describe(t: Tally) -> str:
@@ -31,7 +31,7 @@ def describe(t: Tally) -> str:
 async def experiment(action: str, model: str | None, data_dir: Path | None) -> int:
     try:
         async with Stack(cli_settings(data_dir)) as stack:
-            js = await bootstrap(stack.nc)
+            js = await bootstrap(stack.nc, default_replicas(stack.settings))
             if action == "start":
                 version = Path(model or "").name  # a version, or a model directory named after it
                 kv = await js.key_value(Buckets.REGISTRY)

@@ -12,6 +12,8 @@ See README "NATS: authentication and permissions" for the table and what this le
 from __future__ import annotations
 
 import json
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared import subjects
@@ -20,6 +22,8 @@ from shared.registry import MODEL_POINTER_KEY
 from shared.streams import Buckets
 
 SERVER_CONF = "nats-server.conf"
+ROUTE_SECRET = "nats-route.json"  # the route user of a local cluster's nodes (`codesift up --cluster N`)
+CLUSTER_NAME = "codesift"
 
 # What every client needs: JetStream requests (stream/bucket bootstrap, lookups, consumers, direct
 # gets), acks and flow control of consumed messages.
@@ -141,14 +145,62 @@ def permissions(kind: str) -> dict[str, object]:
     return rules
 
 
-def server_config(port: int, store: Path, users: dict[str, str], host: str = "127.0.0.1") -> str:
-    """The nats-server configuration (JSON, which nats-server's configuration format accepts)."""
-    config = {
-        "host": host,
-        "port": port,
-        "jetstream": {"store_dir": str(store)},
-        "authorization": {"users": users_block(users)},
-    }
+@dataclass(frozen=True)
+class Node:
+    """One nats-server of a local cluster: its name (server_name, unique: JetStream's Raft groups
+    tell the peers apart by it), client port, route port and JetStream store."""
+
+    name: str
+    port: int
+    cluster_port: int
+    store: Path
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Routes:
+    """What one node of a cluster needs beyond a single server: every node's route port (its own
+    included: nats-server ignores a route to itself) and the route user the nodes log in with."""
+
+    ports: tuple[int, ...]
+    user: str
+    password: str
+
+
+def server_config(
+    port: int,
+    store: Path,
+    users: dict[str, str],
+    host: str = "127.0.0.1",
+    *,
+    name: str = "",
+    cluster_port: int = 0,
+    routes: Routes | None = None,
+) -> str:
+    """The nats-server configuration (JSON, which nats-server's configuration format accepts).
+
+    With `routes`, a cluster node: `server_name`, and a `cluster {}` block that listens for routes
+    on `cluster_port`, asks them for the route user (a route is not a client: the users above do not
+    apply to it, and without its own authorization any local process could join the cluster and
+    read every subject) and connects to the other nodes as that user.
+    """
+    config: dict[str, object] = {"host": host, "port": port}
+    if name:
+        config["server_name"] = name
+    config["jetstream"] = {"store_dir": str(store)}
+    config["authorization"] = {"users": users_block(users)}
+    if routes is not None:
+        login = f"{routes.user}:{routes.password}"
+        config["cluster"] = {
+            "name": CLUSTER_NAME,
+            "listen": f"{host}:{cluster_port}",
+            "authorization": {"user": routes.user, "password": routes.password, "timeout": 2},
+            "routes": [f"nats-route://{login}@{host}:{p}" for p in routes.ports],
+            "connect_retries": 30,  # a restarted node keeps trying a peer that is itself restarting
+        }
     return json.dumps(config, indent=2) + "\n"
 
 
@@ -163,3 +215,44 @@ def write_server_config(data_dir: Path, port: int, store: Path, users: dict[str,
     path = ensure_secrets_dir(data_dir) / SERVER_CONF
     write_private(path, server_config(port, store, users))
     return path
+
+
+def route_login(data_dir: Path) -> tuple[str, str]:
+    """The route user of a local cluster, from DATA_DIR/secrets/nats-route.json (created 0600 on the
+    first clustered start, then reused)."""
+    path = ensure_secrets_dir(data_dir) / ROUTE_SECRET
+    try:
+        raw = json.loads(path.read_text())
+        return str(raw["user"]), str(raw["password"])
+    except (OSError, ValueError, KeyError, TypeError):
+        login = ("route", secrets.token_urlsafe(32))
+        write_private(path, json.dumps({"user": login[0], "password": login[1]}) + "\n")
+        return login
+
+
+def cluster_nodes(data_dir: Path, ports: list[tuple[int, int]]) -> list[Node]:
+    """Nodes nats-1..nats-N on these (client port, route port) pairs, each with its own store
+    under DATA_DIR/nats/."""
+    return [
+        Node(f"nats-{i}", port, cluster_port, data_dir / "nats" / f"nats-{i}")
+        for i, (port, cluster_port) in enumerate(ports, start=1)
+    ]
+
+
+def node_config_path(data_dir: Path, node: Node) -> Path:
+    return data_dir / "secrets" / f"{node.name}.conf"
+
+
+def write_cluster_configs(data_dir: Path, nodes: list[Node], users: dict[str, str]) -> list[Path]:
+    """DATA_DIR/secrets/nats-K.conf for every node (0600), rewritten on every start."""
+    user, password = route_login(data_dir)
+    routes = Routes(tuple(n.cluster_port for n in nodes), user, password)
+    paths = []
+    for node in nodes:
+        text = server_config(
+            node.port, node.store, users, name=node.name, cluster_port=node.cluster_port, routes=routes
+        )
+        path = node_config_path(data_dir, node)
+        write_private(path, text)
+        paths.append(path)
+    return paths

@@ -3,6 +3,10 @@
 A crashed service is restarted with backoff; Ctrl-C or SIGTERM stops everything cleanly; each
 output line is prefixed with the service's name. Everything a stack writes lives under its data
 directory, so two stacks with different --port/--data-dir run side by side.
+
+`--cluster 3` (or 5) starts that many nats-servers routed to each other instead of one (each its
+own client and route port and JetStream store); every service gets all their URLs and keeps its
+streams, buckets and object stores on 3 (5) replicas, so a node may die without losing data.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codesift.nats_config import write_server_config
+from codesift.nats_config import Node, cluster_nodes, write_cluster_configs, write_server_config
 from codesift.scrape_targets import metrics_urls, scrape_address, write_prometheus_files
-from shared.bus import stack_file
-from shared.nats_auth import load_or_create_users
+from shared.bus import server_list, stack_file
+from shared.nats_auth import CLI, load_or_create_users
 from shared.secrets import ADMIN_TOKEN_VARIABLE, admin_token_path, ensure_admin_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +34,10 @@ BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a service that ran this long gets its backoff reset
 # nats-server's warning about the passwords in its (0600) config file: known, documented, not repeated
 PLAIN = "Plaintext passwords detected"
+# a cluster's node calling a peer that is (re)starting: expected, retried every second; the supervisor
+# says itself when a node exits and restarts
+ROUTE_RETRY = "Error trying to connect to route"
+JETSTREAM_READY_S = 60.0  # a fresh cluster elects its JetStream meta leader within a few seconds
 
 
 class UpError(RuntimeError):
@@ -43,6 +51,7 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
+    nats: bool = False  # a nats-server (started first, stopped last, no metrics port)
 
 
 def free_port() -> int:
@@ -83,6 +92,23 @@ def die_with_parent() -> None:
         pass  # not Linux: children outlive a killed supervisor, as before
 
 
+def check_cluster_size(n: int) -> None:
+    """1 (a single nats-server), 3 or 5: JetStream keeps a stream only while a majority (quorum)
+    of its replicas is up, so an even count buys nothing (2 nodes stop when either dies, 4 survive
+    one death like 3), and a stream has at most 5 replicas."""
+    if n in (1, 3, 5):
+        return
+    if n == 2:
+        why = "2 nodes have no quorum once one dies (JetStream needs a majority): use 3"
+    elif n == 4:
+        why = "4 nodes survive one death, as 3 do (JetStream needs a majority): use 3 or 5"
+    elif n < 1:
+        why = "at least 1 nats-server"
+    else:
+        why = "JetStream keeps at most 5 replicas of a stream: use 1, 3 or 5"
+    raise UpError(f"--cluster {n}: {why}")
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -92,11 +118,13 @@ def pid_alive(pid: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, data_dir: Path, port: int, replicas: int, host: str = "127.0.0.1"):
+    def __init__(self, data_dir: Path, port: int, replicas: int, host: str = "127.0.0.1", cluster: int = 1):
         self.data_dir = data_dir.resolve()
         self.port = port
         self.host = host
         self.replicas = replicas
+        self.cluster = cluster  # nats-servers to start (1, 3 or 5); ignored with CODESIFT_NATS_URL
+        self.nodes: list[Node] = []  # the cluster's nodes (`choose_nats_ports`); empty: one nats-server
         self.services: list[Service] = []
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -133,8 +161,16 @@ class Supervisor:
         else:
             say(f"admin token: stored in {path} (`codesift token --data-dir {self.data_dir}` prints it)")
 
+    def choose_nats_ports(self) -> None:
+        """Free ports for the nats-server(s) this stack starts: nats_url, and the nodes of a cluster."""
+        if self.cluster == 1:
+            self.nats_url = f"nats://127.0.0.1:{free_port()}"
+            return
+        self.nodes = cluster_nodes(self.data_dir, [(free_port(), free_port()) for _ in range(self.cluster)])
+        self.nats_url = ",".join(node.url for node in self.nodes)
+
     def base_env(self, embedder_dir: str) -> dict[str, str]:
-        return {
+        env = {
             "CODESIFT_NATS_URL": self.nats_url,
             "CODESIFT_DATA_DIR": str(self.data_dir),
             "CODESIFT_HTTP_PORT": str(self.port),
@@ -142,12 +178,22 @@ class Supervisor:
             "CODESIFT_EMBED_ONNX_DIR": embedder_dir,
             "PYTHONUNBUFFERED": "1",
         }
+        if self.nodes:  # every stream, bucket and object store on every node
+            env["CODESIFT_JETSTREAM_REPLICAS"] = str(len(self.nodes))
+        return env
 
     def plan(self, embedder_dir: str) -> None:
         py = sys.executable
         base = self.base_env(embedder_dir)
         if not os.environ.get("CODESIFT_NATS_URL"):
-            self.services.append(Service("nats", [nats_server_binary(), "-c", str(self.nats_config())]))
+            if self.nodes:
+                for node, config in zip(self.nodes, self.cluster_configs(), strict=True):
+                    self.services.append(
+                        Service(node.name, [nats_server_binary(), "-c", str(config)], nats=True)
+                    )
+            else:
+                argv = [nats_server_binary(), "-c", str(self.nats_config())]
+                self.services.append(Service("nats", argv, nats=True))
         self.services.append(
             Service("indexer", [py, "-m", "services.search", "indexer"], base | self.login("indexer"))
         )
@@ -167,6 +213,12 @@ class Supervisor:
         port = int(self.nats_url.rsplit(":", 1)[1])
         return write_server_config(self.data_dir, port, self.data_dir / "nats", self.nats_users)
 
+    def cluster_configs(self) -> list[Path]:
+        """The config file of every node: the same users, its own ports, store and server_name, and
+        routes to the others (codesift/nats_config.py)."""
+        self.nats_users = load_or_create_users(self.data_dir)
+        return write_cluster_configs(self.data_dir, self.nodes, self.nats_users)
+
     def login(self, kind: str) -> dict[str, str]:
         """The NATS user of a process kind, for its environment (none with a nats-server of the user's)."""
         if not self.nats_users:
@@ -183,7 +235,7 @@ class Supervisor:
         for svc in self.services:
             if svc.name == "gateway":
                 self.metrics_addresses[svc.name] = scrape_address(self.host, self.port)
-            elif svc.name != "nats":
+            elif not svc.nats:
                 port = free_port()
                 svc.env = svc.env | {"CODESIFT_METRICS_PORT": str(port)}
                 self.metrics_addresses[svc.name] = scrape_address(config.metrics_host, port)
@@ -192,6 +244,12 @@ class Supervisor:
         """DATA_DIR/stack.json (how commands find the stack, where each process serves metrics) and
         the Prometheus targets under DATA_DIR/prometheus."""
         record: dict[str, object] = {"nats_url": self.nats_url, "http_port": self.port, "pid": os.getpid()}
+        if self.nodes:
+            record["jetstream_replicas"] = len(self.nodes)
+            record["nats_nodes"] = [
+                {"name": n.name, "url": n.url, "cluster_port": n.cluster_port, "store": str(n.store)}
+                for n in self.nodes
+            ]
         if self.metrics_addresses:
             record["metrics"] = metrics_urls(self.metrics_addresses)
             write_prometheus_files(self.data_dir / "prometheus", self.metrics_addresses)
@@ -253,21 +311,56 @@ class Supervisor:
             if not raw:
                 return
             line = raw.decode(errors="replace").rstrip()
-            if svc.name == "nats" and (("[INF]" in line and "Server is ready" not in line) or PLAIN in line):
+            if svc.nats and (
+                ("[INF]" in line and "Server is ready" not in line) or PLAIN in line or ROUTE_RETRY in line
+            ):
                 continue  # nats-server's start-up banner; warnings and errors still show
             print(prefix + line, flush=True)
 
     async def wait_nats(self, timeout: float = 15.0) -> None:
-        host, port = re.sub(r"^nats://", "", self.nats_url.split(",")[0]).rsplit(":", 1)
+        """Until every nats-server of the stack accepts connections (the first URL's, with a
+        nats-server of the user's); a cluster's until JetStream has a leader, too."""
+        urls = [n.url for n in self.nodes] or server_list(self.nats_url)[:1]
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                _, writer = await asyncio.open_connection(host, int(port))
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise UpError(f"nats-server did not start at {self.nats_url}")
+        for url in urls:
+            host, port = re.sub(r"^nats://", "", url).rsplit(":", 1)
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection(host, int(port))
+                    writer.close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise UpError(f"nats-server did not start at {url}") from None
+                    await asyncio.sleep(0.05)
+        if self.nodes:
+            await self.wait_jetstream()
+
+    async def wait_jetstream(self, timeout: float = JETSTREAM_READY_S) -> None:
+        """Create the streams, buckets and object stores once the cluster has elected its JetStream
+        meta leader (until then creating fails: `bootstrap` retries for `timeout` s), so that no
+        service starts against a cluster that cannot store yet."""
+        import nats
+
+        from shared.streams import bootstrap
+
+        began = time.monotonic()
+        try:
+            nc = await nats.connect(
+                server_list(self.nats_url), user=CLI, password=self.nats_users[CLI], connect_timeout=2
+            )
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            raise UpError(f"cannot connect to the NATS cluster at {self.nats_url}: {exc}") from None
+        try:
+            await bootstrap(nc, len(self.nodes), wait=timeout)
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            raise UpError(
+                f"JetStream in the NATS cluster did not become ready within {timeout:.0f} s: {exc}"
+            ) from None
+        finally:
+            await nc.close()
+        n, took = len(self.nodes), time.monotonic() - began
+        say(f"NATS cluster of {n} nodes ready in {took:.1f} s (JetStream replicas {n})")
 
     async def wait_healthy(self, timeout: float = 180.0) -> dict:
         import urllib.request
@@ -308,9 +401,14 @@ def say(message: str) -> None:
     print(f"codesift | {message}", flush=True)
 
 
-async def up(data_dir: Path, port: int, replicas: int, index: list[tuple[str, Path]]) -> int:
-    sup = Supervisor(data_dir, port, replicas)
+async def up(
+    data_dir: Path, port: int, replicas: int, index: list[tuple[str, Path]], cluster: int = 1
+) -> int:
+    sup = Supervisor(data_dir, port, replicas, cluster=cluster)
     try:
+        check_cluster_size(cluster)
+        if cluster > 1 and sup.nats_url:
+            raise UpError(f"--cluster {cluster} starts nats-servers, but CODESIFT_NATS_URL names one to use")
         sup.check_free()
     except UpError as exc:
         say(f"error: {exc}")
@@ -322,7 +420,7 @@ async def up(data_dir: Path, port: int, replicas: int, index: list[tuple[str, Pa
         say(f"error: cannot keep the admin token under {sup.data_dir}: {exc}")
         return 1
     if not sup.nats_url:
-        sup.nats_url = f"nats://127.0.0.1:{free_port()}"
+        sup.choose_nats_ports()
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
@@ -333,7 +431,7 @@ async def up(data_dir: Path, port: int, replicas: int, index: list[tuple[str, Pa
         embedder_dir = await sup.export_embedder()
         sup.plan(embedder_dir)
         sup.write_stack_file()
-        nats_first = [s for s in sup.services if s.name == "nats"]
+        nats_first = [s for s in sup.services if s.nats]
         for svc in nats_first:
             sup.tasks.append(asyncio.create_task(sup.run_service(svc)))
         await sup.wait_nats()

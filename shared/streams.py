@@ -1,19 +1,31 @@
 """JetStream streams, key-value buckets and object stores, with an idempotent bootstrap.
 
 Every service calls `bootstrap()` at start-up: creating what exists already with the same
-configuration is a no-op on the server, so services may start in any order.
+configuration is a no-op on the server, so services may start in any order. In a NATS cluster
+nothing can be created until JetStream's meta leader is elected (a fresh cluster, or the leader's
+node just killed): bootstrap retries for a bounded time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServiceUnavailableError
 
 from shared import subjects
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 DAY = 24 * 3600.0
 
@@ -73,14 +85,54 @@ KV_BUCKETS = (
 OBJECT_STORES = (Buckets.MODELS, Buckets.INDEXES)
 
 
-async def bootstrap(nc: Client, replicas: int | None = None) -> JetStreamContext:
-    """Create every stream, bucket and object store that is missing; return the JetStream context.
+REPLICAS_VARIABLE = "CODESIFT_JETSTREAM_REPLICAS"
+BOOTSTRAP_WAIT_S = 30.0  # how long bootstrap waits for a JetStream (meta) leader
+# JetStream without a leader: 503 "JetStream system temporarily unavailable", or no answer at all
+NOT_READY = (ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError)
+log = logging.getLogger("codesift.streams")
 
-    replicas: JetStream replicas of each (default CODESIFT_JETSTREAM_REPLICAS; 3 in a NATS cluster).
-    """
+
+def default_replicas(config: Settings | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """CODESIFT_JETSTREAM_REPLICAS when set, else what the running stack's DATA_DIR/stack.json
+    says (`codesift up --cluster 3` writes 3), else 1. A command run by hand on a clustered stack
+    must not ask for 1 replica: that would scale the streams down (or fail on the buckets)."""
     from shared.settings import settings
 
-    n = replicas or settings().jetstream_replicas
+    config = config or settings()
+    if (os.environ if environ is None else environ).get(REPLICAS_VARIABLE):
+        return config.jetstream_replicas
+    try:
+        recorded = json.loads((config.data_dir / "stack.json").read_text()).get("jetstream_replicas", 1)
+        return max(1, int(recorded))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return config.jetstream_replicas
+
+
+async def bootstrap(
+    nc: Client, replicas: int | None = None, wait: float = BOOTSTRAP_WAIT_S
+) -> JetStreamContext:
+    """Create every stream, bucket and object store that is missing; return the JetStream context.
+
+    replicas: JetStream replicas of each (default: `default_replicas()`; 3 in a NATS cluster).
+    While JetStream has no leader the whole bootstrap is retried, for `wait` seconds at most; then
+    the last error is raised.
+    """
+    n = replicas or default_replicas()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    pause = 0.1
+    while True:
+        try:
+            return await _create_all(nc, n)
+        except NOT_READY as exc:
+            if loop.time() + pause >= deadline:
+                raise
+            log.info("JetStream not ready (%s); retrying", exc or type(exc).__name__)
+            await asyncio.sleep(pause)
+            pause = min(1.0, pause * 2)
+
+
+async def _create_all(nc: Client, n: int) -> JetStreamContext:
     js = nc.jetstream()
     for stream in STREAMS:
         config = dataclasses.replace(stream, num_replicas=n)

@@ -59,7 +59,11 @@ def bus_lifespan(
             app.state.models_client = ModelsClient(nc, settings.data_dir)
             app.state.experiments_client = ExperimentsClient(nc)
             app.state.feedback_client = FeedbackClient(
-                nc, url, timeout=settings.request_timeout, store_client=settings.telemetry_store_client
+                nc,
+                url,
+                timeout=settings.request_timeout,
+                store_client=settings.telemetry_store_client,
+                clustered=settings.jetstream_replicas > 1,
             )
             backend = Backend(
                 search=app.state.search_client,

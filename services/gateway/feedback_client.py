@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import api
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from services.gateway.errors import Unavailable
 from services.gateway.feedback import with_client
@@ -16,6 +18,7 @@ from shared.schemas import FeedbackEvent, encoder
 from shared.subjects import TELEMETRY_FEEDBACK
 
 FEEDBACK_STREAM = "FEEDBACK"
+LEADER_POLL_S = 0.25
 
 
 class FeedbackClient:
@@ -23,14 +26,20 @@ class FeedbackClient:
 
     store_client: keep the client's IP address and user agent in the events (off by default:
     CODESIFT_TELEMETRY_STORE_CLIENT). Whatever a client put in those fields itself is never kept.
+    clustered: the stream has replicas on several nats-servers (CODESIFT_JETSTREAM_REPLICAS > 1):
+    when none answers for it, its leader's node has just died and the others are electing a new
+    one (~5 s), so the event is offered again for up to half the timeout before 503.
     """
 
-    def __init__(self, nc: Client, url: str, *, timeout: float, store_client: bool = False) -> None:
+    def __init__(
+        self, nc: Client, url: str, *, timeout: float, store_client: bool = False, clustered: bool = False
+    ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self.url = redact(url)
         self._timeout = timeout
         self.store_client = store_client
+        self._leader_wait = timeout / 2 if clustered else 0.0
 
     @property
     def connected(self) -> bool:
@@ -49,16 +58,27 @@ class FeedbackClient:
         began = time.monotonic()
         if not await wait_connected(self._nc, self._timeout / 2):  # a bus restart: wait, then store
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
-        try:
-            return await self._js.publish(
-                TELEMETRY_FEEDBACK,
-                encoder.encode(event),
-                timeout=max(0.5, self._timeout - (time.monotonic() - began)),
-                stream=FEEDBACK_STREAM,
-                headers={api.Header.MSG_ID: event.event_id},
-            )
-        except (NatsError, TimeoutError) as exc:
-            raise Unavailable(
-                f"the feedback was not stored: JetStream at {self.url} did not acknowledge it "
-                f"({exc or type(exc).__name__}); send the same event again: {HOW_TO_START}"
-            ) from None
+        payload = encoder.encode(event)
+        while True:
+            try:
+                return await self._js.publish(
+                    TELEMETRY_FEEDBACK,
+                    payload,
+                    timeout=max(0.5, self._timeout - (time.monotonic() - began)),
+                    stream=FEEDBACK_STREAM,
+                    headers={api.Header.MSG_ID: event.event_id},
+                )
+            except (NoStreamResponseError, ServiceUnavailableError) as exc:
+                # no leader (yet): offered again with the same id, so stored once whatever happens
+                if time.monotonic() - began + LEADER_POLL_S < self._leader_wait:
+                    await asyncio.sleep(LEADER_POLL_S)
+                    continue
+                raise self.unavailable(exc) from None
+            except (NatsError, TimeoutError) as exc:
+                raise self.unavailable(exc) from None
+
+    def unavailable(self, exc: BaseException) -> Unavailable:
+        return Unavailable(
+            f"the feedback was not stored: JetStream at {self.url} did not acknowledge it "
+            f"({exc or type(exc).__name__}); send the same event again: {HOW_TO_START}"
+        )

@@ -282,8 +282,10 @@ def process_of(stack: Stack, name: str) -> psutil.Process:
     for child in psutil.Process(stack.process.pid).children(recursive=True):
         try:
             argv = child.cmdline()
-            if name == "nats" and argv and Path(argv[0]).name == "nats-server":
-                return child
+            if argv and Path(argv[0]).name == "nats-server":
+                if name == "nats" or argv[-1].endswith(f"/{name}.conf"):  # a cluster's node: nats-K
+                    return child
+                continue
             if "services.search" in argv:
                 role = argv[-1]
                 if role == "replica" and child.environ().get("CODESIFT_REPLICA_ID") == name:

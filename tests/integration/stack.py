@@ -17,6 +17,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client
 
+from shared.bus import server_list
 from shared.secrets import read_admin_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +84,8 @@ class Stack:
 
         users = read_users(self.data_dir)
         assert users is not None, "codesift up wrote no DATA_DIR/secrets/nats-users.json"
-        return await nats.connect(self.nats_url, user=kind, password=users[kind], **options)  # type: ignore[arg-type]
+        servers = server_list(self.nats_url)  # every node of a cluster (`codesift up --cluster N`)
+        return await nats.connect(servers, user=kind, password=users[kind], **options)  # type: ignore[arg-type]
 
     def output(self) -> str:
         return "\n".join(self.lines)

@@ -58,7 +58,9 @@ async def open_backend(settings: GatewaySettings, name: str = "gateway-mcp") -> 
     try:
         yield Backend(
             search=SearchClient(nc, url, timeout=settings.request_timeout),
-            feedback=FeedbackClient(nc, url, timeout=settings.request_timeout),
+            feedback=FeedbackClient(
+                nc, url, timeout=settings.request_timeout, clustered=settings.jetstream_replicas > 1
+            ),
             models=ModelsClient(nc, settings.data_dir),
             js=nc.jetstream(),
             writer=writer,
