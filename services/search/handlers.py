@@ -40,6 +40,8 @@ replica_router = NatsRouter()
 indexer_router = NatsRouter()
 
 IMPRESSION_TIMEOUT_S = 1.0
+IMPRESSION_RETRY_S, IMPRESSION_RETRY_PAUSE_S = 30.0, 0.5  # background retries of a failed impression
+_RETRIES: set[asyncio.Task] = set()  # running retries (a task nobody references may be collected)
 HEARTBEAT_S = 10.0  # in-progress acks while a long index job runs (consumer ack_wait is 30 s)
 
 
@@ -62,17 +64,42 @@ async def on_query(msg: NatsMessage, replica: Replica = Context("replica"), js=C
 async def record_impression(js, impression: Impression) -> None:
     """Store what this search showed before the user sees it, so feedback can always be joined to it.
 
-    A bus failure costs the impression (feedback is then logged unjoined), never the search.
+    A bus failure never costs the search: when the first try fails (no stream leader while a NATS
+    cluster elects one takes ~5 s), the search is answered and the impression is offered again in
+    the background, with the same message id (stored once), for up to IMPRESSION_RETRY_S.
     """
     try:
-        await js.publish(
-            subjects.impression_subject(impression.query_id),
-            encoder.encode(impression),
-            timeout=IMPRESSION_TIMEOUT_S,
-            headers={"Nats-Msg-Id": impression.query_id},
-        )
+        await _publish_impression(js, impression)
     except Exception as exc:
-        log.warning("impression %s not recorded: %s", impression.query_id, exc)
+        log.warning(
+            "impression %s not recorded yet (%s): retrying in the background", impression.query_id, exc
+        )
+        task = asyncio.get_running_loop().create_task(_retry_impression(js, impression))
+        _RETRIES.add(task)
+        task.add_done_callback(_RETRIES.discard)
+
+
+async def _publish_impression(js, impression: Impression) -> None:
+    await js.publish(
+        subjects.impression_subject(impression.query_id),
+        encoder.encode(impression),
+        timeout=IMPRESSION_TIMEOUT_S,
+        headers={"Nats-Msg-Id": impression.query_id},
+    )
+
+
+async def _retry_impression(js, impression: Impression) -> None:
+    deadline = time.monotonic() + IMPRESSION_RETRY_S
+    while True:
+        await asyncio.sleep(IMPRESSION_RETRY_PAUSE_S)
+        try:
+            await _publish_impression(js, impression)
+            log.info("impression %s recorded on a retry", impression.query_id)
+            return
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                log.warning("impression %s not recorded: %s", impression.query_id, exc)
+                return
 
 
 @replica_router.subscriber(subjects.SEARCH_CANDIDATES, queue=subjects.SEARCH_QUEUE, max_workers=4)

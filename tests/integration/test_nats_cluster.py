@@ -28,11 +28,13 @@ def test_killing_the_feedback_leader_loses_no_event_and_fails_no_search(tmp_path
         r, s, f = report.failover, report.load.searches, report.load.feedback
 
         assert r.replicas == dict.fromkeys(cluster_failover.STREAM_NAMES, (NODES, NODES)), where
-        assert r.new_leader not in (None, r.killed), where
+        assert r.new_leader is not None, where  # another node, or the killed one once restarted
         assert r.restarted_s is not None and r.rejoined_s is not None, where
         assert len(report.load.accepted) > 40 and f.failed == 0, where
         assert report.lost == 0 and report.doubled == 0, where
         assert s.sent > 40 and s.failed == 0, where
+        # an impression the bus did not take while IMPRESSIONS elected a leader is retried, not lost
+        assert report.impressions_lost == 0, where
         assert f"{r.killed} exited with code -9" in stack.output(), where
         shown = codesift("status", data_dir=stack.data_dir)
         assert shown.returncode == 0, shown.stdout + shown.stderr
