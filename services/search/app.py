@@ -78,13 +78,15 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
     broker = make_broker(settings)
     broker.include_router(replica_router)
     loader: RerankerLoader | None = None
+    started: tuple[Replica, object] | None = None  # the replica and its JetStream context
 
     @asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
-        nonlocal loader
+        nonlocal loader, started
         replica = Replica(settings, load_embedder(settings))
         nc = await connect_for_ever(settings, replica.replica_id)
         js = await bootstrap(nc)
+        started = (replica, js)
         pointer = await current_pointer(js)
         if pointer is not None:
             await load_index(replica, js, pointer)
@@ -105,8 +107,18 @@ def create_replica_app(settings: SearchSettings | None = None) -> FastStream:
         await nc.drain()
 
     async def caught_up() -> None:
-        """Subscribers are live (the broker starts after the lifespan): read the pointer once more."""
+        """Subscribers are live (the broker starts after the lifespan): read the pointers once more.
+
+        An index or model published between the lifespan's reads and the subscriptions going live
+        was announced to nobody here: without this the replica would serve the older one until
+        the next announcement (under load, a replica that had just started missed an index).
+        """
         await broker.connection.flush()  # the server has our subscriptions once it answers the ping
+        if started is not None:
+            replica, js = started
+            pointer = await current_pointer(js)
+            if pointer is not None:
+                await load_index(replica, js, pointer)  # nothing to do when it is the one served
         if loader is not None:
             await loader.subscribed()
 
