@@ -72,7 +72,9 @@ async def record_impression(js, impression: Impression) -> None:
         await _publish_impression(js, impression)
     except Exception as exc:
         log.warning(
-            "impression %s not recorded yet (%s): retrying in the background", impression.query_id, exc
+            "impression %s: the bus did not take it (%s), retrying in the background",
+            impression.query_id,
+            exc,
         )
         task = asyncio.get_running_loop().create_task(_retry_impression(js, impression))
         _RETRIES.add(task)

@@ -56,6 +56,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
     proc.wait(timeout=10)
 
 
+async def request_once_subscribed(nc: Client, subject: str, within: float = 3.0):
+    """A request answered once the responder's subscription has reached the server: in one run of
+    ~30 the gateway's first request right after the responder's flush met "no responders"."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await nc.request(subject, b"{}", timeout=2)
+        except nats.errors.NoRespondersError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
 @dataclass
 class Login:
     nc: Client
@@ -177,7 +190,7 @@ async def test_a_search_replica_sends_no_command_but_answers_requests(login):
 
     await search.nc.subscribe(subjects.SEARCH_PING, cb=answer)
     await search.nc.flush()
-    assert (await gateway.nc.request(subjects.SEARCH_PING, b"{}", timeout=2)).data == b"pong"
+    assert (await request_once_subscribed(gateway.nc, subjects.SEARCH_PING)).data == b"pong"
     ack = await gateway.nc.jetstream().publish(subjects.CMD_TRAIN, b"{}", timeout=2)  # the gateway may
     assert ack.stream == "COMMANDS"
     await asyncio.sleep(0)
