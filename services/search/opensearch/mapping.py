@@ -14,6 +14,9 @@ filter by filter in Python against code_tokens on this repository's own files):
 
 BM25 runs over one field, `bm25`: the chunk's text followed by PATH_REPEAT copies of its path,
 the same bag of tokens the embedded index scores, with its k1 and b. `text` is only stored.
+The similarity counts every token in a document's length (`discount_overlaps: false`): the parts
+that `pattern_capture` stacks on their identifier (position increment 0) are tokens bm25s counts,
+and Lucene's average length (sumTotalTermFreq / docCount) counts them whatever the setting.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def index_body(dim: int, shards: int = 1, replicas: int = 0) -> dict:
                 "number_of_shards": shards,
                 "number_of_replicas": replicas,
                 "knn": True,
-                "similarity": {SIMILARITY: {"type": "BM25", "k1": K1, "b": B}},
+                "similarity": {SIMILARITY: {"type": "BM25", "k1": K1, "b": B, "discount_overlaps": False}},
             },
             "analysis": ANALYSIS,
         },

@@ -79,6 +79,17 @@ def hybrid_search(tokens: Sequence[str], vector: Sequence[float], size: int, rep
     }
 
 
+def hybrid_params() -> dict:
+    """The URL parameters of the hybrid search: its RRF pipeline, and no `dfs_query_then_fetch`.
+
+    With DFS over more than one shard (the read alias spans one index per repository), OpenSearch
+    runs a DFS_QUERY phase instead of the QUERY phase and the pipeline's phase-results processor is
+    skipped: the sub-queries' hits come back unfused (neural-search issue #1490; rejected outright
+    from neural-search PR #1873 on). So the hybrid query's BM25 ranks use per-shard IDF.
+    """
+    return {"search_pipeline": PIPELINE_RRF}
+
+
 def rrf_pipeline() -> dict:
     """Server-side RRF (`score-ranker-processor`, OpenSearch >= 2.19) with the embedded k."""
     return {

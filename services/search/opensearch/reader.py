@@ -8,8 +8,9 @@ the embedded index fuses them. A fused hit that one list missed gets its feature
 computed here. The cosine of k-NN hits is read back from their score ((1 + cos) / 2).
 
 With CODESIFT_OPENSEARCH_HYBRID=true the server fuses instead (a `hybrid` query through the
-`score-ranker-processor` RRF pipeline): one request, but only fusion ranks come back, so the
-per-retriever ranks of its hits are unknown (None) while their scores are looked up as above.
+`score-ranker-processor` RRF pipeline, without DFS: see `queries.hybrid_params`): one request, but
+only fusion ranks come back, so the per-retriever ranks of its hits are unknown (None) while their
+scores are looked up as above (with DFS, as in the default mode).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from services.search.index import RRF_K
 from services.search.opensearch.mapping import VECTOR_FIELD
 from services.search.opensearch.names import read_alias
 from services.search.opensearch.queries import (
-    PIPELINE_RRF,
     bm25_scores_of,
     bm25_search,
     documents_search,
+    hybrid_params,
     hybrid_search,
     knn_search,
     repos_aggregation,
@@ -207,7 +208,7 @@ class OpenSearchIndex:
         reply = self.client.search(
             index=self.read,
             body=hybrid_search(tokens, vector.tolist(), depth, repo),
-            params={"search_pipeline": PIPELINE_RRF, "search_type": DFS},
+            params=hybrid_params(),
         )
         hits = reply["hits"]["hits"][:k]
         docs = [hit["_id"] for hit in hits]

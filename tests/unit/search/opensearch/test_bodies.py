@@ -19,6 +19,8 @@ from services.search.opensearch.names import (
 )
 from services.search.opensearch.writer import bulk_actions, doc_key, swap_actions
 from services.search.settings import SearchSettings
+from shared.tokens import code_tokens
+from tests.unit.search.opensearch.analyzer_emulation import analyze
 
 # OpenSearch's rule for index names
 FORBIDDEN = set('\\/*?"<>| ,#:')
@@ -71,7 +73,7 @@ def test_the_mapping_has_the_code_analyzer_bm25_of_the_embedded_index_and_an_hns
         "number_of_shards": 3,
         "number_of_replicas": 1,
         "knn": True,
-        "similarity": {"codesift_bm25": {"type": "BM25", "k1": 1.5, "b": 0.75}},
+        "similarity": {"codesift_bm25": {"type": "BM25", "k1": 1.5, "b": 0.75, "discount_overlaps": False}},
     }
     analyzer = settings["analysis"]["analyzer"][ANALYZER]
     assert analyzer["type"] == "custom" and analyzer["filter"][-1] == "code_stem"
@@ -102,6 +104,23 @@ def test_the_mapping_has_the_code_analyzer_bm25_of_the_embedded_index_and_an_hns
     ]:
         assert fields[name] == {"type": "keyword"}, name
     assert body["mappings"]["dynamic"] == "strict"
+
+
+def test_the_bm25_document_length_counts_the_stacked_parts_as_bm25s_does():
+    """bm25s's length of a chunk is its number of code_tokens, stacked identifier parts included.
+
+    Lucene's BM25 drops tokens at position increment 0 (the parts pattern_capture stacks on their
+    identifier) from a document's length unless `discount_overlaps` is false, while its average
+    length (sumTotalTermFreq / docCount) counts them: with the default, every chunk holding a
+    multi-part identifier would look shorter than the average. (OpenSearch docs, "Similarity":
+    BM25 `discount_overlaps`, default true.)
+    """
+    similarity = index_body(4)["settings"]["index"]["similarity"]["codesift_bm25"]
+    assert similarity["discount_overlaps"] is False
+    text = "def parse_http_response(raw): return parseHTTPResponse(raw)"
+    # 4 positions (parse_http_response, raw, parseHTTPResponse, raw) carry 10 tokens: each
+    # identifier's 3 parts sit on it. bm25s counts 10, so must Lucene.
+    assert len(analyze(text)) == len(code_tokens(text)) == 10
 
 
 def test_the_bm25_query_is_one_term_per_token_boosted_by_its_count_within_the_repository():
@@ -153,6 +172,10 @@ def test_the_hybrid_query_and_its_pipelines():
     bm25, knn = body["query"]["hybrid"]["queries"]
     assert bm25 == queries.bm25_query(["token"], "acme")
     assert knn == queries.knn_query([1.0, 0.0], 20, "acme")
+    # dfs_query_then_fetch over several shards skips the pipeline's phase-results processor, so
+    # the hybrid search must not ask for it (opensearch-project/neural-search#1490, #1873).
+    assert queries.hybrid_params() == {"search_pipeline": "codesift-rrf"}
+    assert "search_type" not in queries.hybrid_params()
     assert queries.rrf_pipeline()["phase_results_processors"] == [
         {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}}
     ]
