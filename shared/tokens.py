@@ -51,19 +51,25 @@ STOP_WORDS = ENGLISH_STOP_WORDS | CODE_STOP_WORDS
 
 
 @functools.lru_cache(maxsize=1 << 18)
-def _word_tokens(word: str) -> tuple[str, ...]:
-    """Tokens of one identifier (cached: a corpus repeats its identifiers endlessly)."""
+def _word_terms(word: str) -> tuple[tuple[str, bool], ...]:
+    """Tokens of one identifier before stemming, each with whether it is to be stemmed."""
     parts = (_ASCII_PARTS if word.isascii() else _OTHER_PARTS).findall(word)
-    tokens: list[str] = []
+    terms: list[tuple[str, bool]] = []
     lowered = [part.lower() for part in parts]
     if len(parts) > 1:
         whole = "".join(lowered)
         if whole not in STOP_WORDS:
-            tokens.append(whole)
+            terms.append((whole, False))
     for part in lowered:
         if len(part) > 1 and part not in STOP_WORDS:
-            tokens.append(part if part.isdigit() else _STEMMER.stemWord(part))
-    return tuple(tokens)
+            terms.append((part, not part.isdigit()))
+    return tuple(terms)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    """Tokens of one identifier (cached: a corpus repeats its identifiers endlessly)."""
+    return tuple(_STEMMER.stemWord(term) if stem else term for term, stem in _word_terms(word))
 
 
 def code_tokens(text: str) -> list[str]:
@@ -78,6 +84,19 @@ def code_tokens(text: str) -> list[str]:
 def query_tokens(query: str) -> list[str]:
     """Tokens of a search query: exactly `code_tokens`, so identifiers typed in a question match."""
     return code_tokens(query)
+
+
+def query_terms(query: str) -> list[tuple[str, bool]]:
+    """`query_tokens` before stemming: (lowercase token, whether it is stemmed), in the same order.
+
+    For a search engine that stems with its own stemmer (OpenSearch's Snowball is not PyStemmer's
+    version): it is sent the unstemmed parts, so a query stems exactly as that engine's index does.
+    """
+    terms: list[tuple[str, bool]] = []
+    for word in _WORD.findall(query):
+        if len(word) <= MAX_WORD_CHARS:
+            terms.extend(_word_terms(word))
+    return terms
 
 
 def path_tokens(path: str) -> list[str]:

@@ -9,11 +9,15 @@ filter by filter in Python against code_tokens on this repository's own files):
    acronyms (`HTTPResponse` -> HTTP, Response) and digit runs, with codesift's own regex;
 4. `keyword_marker` marks the whole identifier when it has several parts, so it is not stemmed;
 5. `pattern_replace` drops the underscores of the whole (`validate_token` -> validatetoken);
-6. lowercase, codesift's stop words, one-character tokens dropped, Snowball English (Porter2,
-   PyStemmer's "english").
+6. lowercase, codesift's stop words, one-character tokens dropped, Snowball English (Lucene's
+   Porter2, an older Snowball than PyStemmer's "english": a few words stem apart, e.g. `interval`
+   -> `interv` here, `interval` there; so queries send unstemmed parts through `code_query_stem`).
 
 BM25 runs over one field, `bm25`: the chunk's text followed by PATH_REPEAT copies of its path,
 the same bag of tokens the embedded index scores, with its k1 and b. `text` is only stored.
+The similarity counts every token in a document's length (`discount_overlaps: false`): the parts
+that `pattern_capture` stacks on their identifier (position increment 0) are tokens bm25s counts,
+and Lucene's average length (sumTotalTermFreq / docCount) counts them whatever the setting.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from services.search.index import PATH_REPEAT
 from shared.tokens import MAX_WORD_CHARS, STOP_WORDS
 
 ANALYZER = "code"
+QUERY_STEM_ANALYZER = "code_query_stem"  # a query's unstemmed part -> its stem, as `code` stems it
 SIMILARITY = "codesift_bm25"
 # Java regexes (also valid for the `regex` module the unit tests emulate them with).
 WORD_SEPARATORS = r"[^\p{L}\p{N}_]+_*|(?<![\p{L}\p{N}_])_+|_+(?![\p{L}\p{N}_])"
@@ -60,7 +65,8 @@ ANALYSIS = {
                 "code_min_length",
                 "code_stem",
             ],
-        }
+        },
+        QUERY_STEM_ANALYZER: {"type": "custom", "tokenizer": "keyword", "filter": ["lowercase", "code_stem"]},
     },
 }
 
@@ -74,7 +80,7 @@ def index_body(dim: int, shards: int = 1, replicas: int = 0) -> dict:
                 "number_of_shards": shards,
                 "number_of_replicas": replicas,
                 "knn": True,
-                "similarity": {SIMILARITY: {"type": "BM25", "k1": K1, "b": B}},
+                "similarity": {SIMILARITY: {"type": "BM25", "k1": K1, "b": B, "discount_overlaps": False}},
             },
             "analysis": ANALYSIS,
         },

@@ -1,9 +1,12 @@
 """Request bodies of the OpenSearch backend: BM25, k-NN, the score look-ups, hybrid, documents.
 
-BM25 queries are built from `shared.tokens.query_tokens` (the analyzer's tokens, computed here):
-one `term` clause per distinct token, boosted by how often the query repeats it, on the `bm25`
-field — the sum bm25s computes. A `match` query would not do: the analyzer stacks an identifier's
-parts on its whole at one position, and Lucene then scores them as one blended synonym term.
+BM25 queries are built from `shared.tokens.query_terms` (the analyzer's tokens, computed here,
+before stemming): one clause per distinct token, boosted by how often the query repeats it, on the
+`bm25` field — the sum bm25s computes. A whole identifier or a number is a `term`; a part to stem
+is a `match` through the `code_query_stem` analyzer, so OpenSearch stems it with the Snowball of
+its own index (Lucene's is not PyStemmer's version: `interval` is `interv` there). One `match`
+over the query's text would not do: the analyzer stacks an identifier's parts on its whole at one
+position, and Lucene then scores them as one blended synonym term.
 """
 
 from __future__ import annotations
@@ -11,24 +14,30 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from services.search.opensearch.mapping import SOURCE_EXCLUDES, VECTOR_FIELD
+from services.search.opensearch.mapping import QUERY_STEM_ANALYZER, SOURCE_EXCLUDES, VECTOR_FIELD
 
 RRF_RANK_CONSTANT = 60  # services.search.index.RRF_K
 PIPELINE_RRF, PIPELINE_NORMALIZED = "codesift-rrf", "codesift-min-max"
+
+Term = tuple[str, bool]  # a query token before stemming, and whether it is stemmed
 
 
 def repo_filter(repo: str | None) -> list[dict]:
     return [] if repo is None else [{"term": {"repo": repo}}]
 
 
-def bm25_query(tokens: Sequence[str], repo: str | None = None) -> dict:
-    """Chunks holding any of `tokens` (within `repo`), scored by BM25 on `bm25`."""
-    if not tokens:
+def bm25_clause(token: str, stemmed: bool, count: int) -> dict:
+    """One query token, `count` times: as indexed (a whole, a number) or stemmed by OpenSearch."""
+    if stemmed:
+        return {"match": {"bm25": {"query": token, "analyzer": QUERY_STEM_ANALYZER, "boost": float(count)}}}
+    return {"term": {"bm25": {"value": token, "boost": float(count)}}}
+
+
+def bm25_query(terms: Sequence[Term], repo: str | None = None) -> dict:
+    """Chunks holding any of `terms` (within `repo`), scored by BM25 on `bm25`."""
+    if not terms:
         return {"match_none": {}}
-    should = [
-        {"term": {"bm25": {"value": token, "boost": float(count)}}}
-        for token, count in sorted(Counter(tokens).items())
-    ]
+    should = [bm25_clause(token, stemmed, n) for (token, stemmed), n in sorted(Counter(terms).items())]
     return {"bool": {"should": should, "minimum_should_match": 1, "filter": repo_filter(repo)}}
 
 
@@ -40,11 +49,11 @@ def knn_query(vector: Sequence[float], k: int, repo: str | None = None) -> dict:
     return {"knn": {VECTOR_FIELD: clause}}
 
 
-def bm25_search(tokens: Sequence[str], size: int, repo: str | None = None) -> dict:
+def bm25_search(terms: Sequence[Term], size: int, repo: str | None = None) -> dict:
     """BM25 top `size`; equal scores in indexing order, as the embedded index breaks ties."""
     return {
         "size": size,
-        "query": bm25_query(tokens, repo),
+        "query": bm25_query(terms, repo),
         "sort": [{"_score": "desc"}, {"repo": "asc"}, {"ordinal": "asc"}],
         "track_scores": True,
         "_source": {"excludes": SOURCE_EXCLUDES},
@@ -55,12 +64,12 @@ def knn_search(vector: Sequence[float], size: int, repo: str | None = None) -> d
     return {"size": size, "query": knn_query(vector, size, repo), "_source": {"excludes": SOURCE_EXCLUDES}}
 
 
-def bm25_scores_of(tokens: Sequence[str], ids: Sequence[str]) -> dict:
+def bm25_scores_of(terms: Sequence[Term], ids: Sequence[str]) -> dict:
     """The BM25 scores of the chunks `ids` (those that match at all): the features of fused hits
     that the BM25 top list missed."""
     return {
         "size": len(ids),
-        "query": {"bool": {"must": [bm25_query(tokens)], "filter": [{"ids": {"values": list(ids)}}]}},
+        "query": {"bool": {"must": [bm25_query(terms)], "filter": [{"ids": {"values": list(ids)}}]}},
         "_source": False,
     }
 
@@ -70,13 +79,24 @@ def vectors_of(ids: Sequence[str]) -> dict:
     return {"size": len(ids), "query": {"ids": {"values": list(ids)}}, "_source": [VECTOR_FIELD]}
 
 
-def hybrid_search(tokens: Sequence[str], vector: Sequence[float], size: int, repo: str | None = None) -> dict:
+def hybrid_search(terms: Sequence[Term], vector: Sequence[float], size: int, repo: str | None = None) -> dict:
     """BM25 and k-NN as one `hybrid` query, fused on the server by a search pipeline."""
     return {
         "size": size,
-        "query": {"hybrid": {"queries": [bm25_query(tokens, repo), knn_query(vector, size, repo)]}},
+        "query": {"hybrid": {"queries": [bm25_query(terms, repo), knn_query(vector, size, repo)]}},
         "_source": {"excludes": SOURCE_EXCLUDES},
     }
+
+
+def hybrid_params() -> dict:
+    """The URL parameters of the hybrid search: its RRF pipeline, and no `dfs_query_then_fetch`.
+
+    With DFS over more than one shard (the read alias spans one index per repository), OpenSearch
+    runs a DFS_QUERY phase instead of the QUERY phase and the pipeline's phase-results processor is
+    skipped: the sub-queries' hits come back unfused (neural-search issue #1490; rejected outright
+    from neural-search PR #1873 on). So the hybrid query's BM25 ranks use per-shard IDF.
+    """
+    return {"search_pipeline": PIPELINE_RRF}
 
 
 def rrf_pipeline() -> dict:

@@ -8,8 +8,9 @@ the embedded index fuses them. A fused hit that one list missed gets its feature
 computed here. The cosine of k-NN hits is read back from their score ((1 + cos) / 2).
 
 With CODESIFT_OPENSEARCH_HYBRID=true the server fuses instead (a `hybrid` query through the
-`score-ranker-processor` RRF pipeline): one request, but only fusion ranks come back, so the
-per-retriever ranks of its hits are unknown (None) while their scores are looked up as above.
+`score-ranker-processor` RRF pipeline, without DFS: see `queries.hybrid_params`): one request, but
+only fusion ranks come back, so the per-retriever ranks of its hits are unknown (None) while their
+scores are looked up as above (with DFS, as in the default mode).
 """
 
 from __future__ import annotations
@@ -26,17 +27,17 @@ from services.search.index import RRF_K
 from services.search.opensearch.mapping import VECTOR_FIELD
 from services.search.opensearch.names import read_alias
 from services.search.opensearch.queries import (
-    PIPELINE_RRF,
     bm25_scores_of,
     bm25_search,
     documents_search,
+    hybrid_params,
     hybrid_search,
     knn_search,
     repos_aggregation,
     vectors_of,
 )
 from services.search.settings import SearchSettings
-from shared.tokens import query_tokens
+from shared.tokens import query_terms
 
 DFS = "dfs_query_then_fetch"
 
@@ -120,15 +121,15 @@ class OpenSearchIndex:
     def retrieve(
         self, query: str, query_vector: np.ndarray, k: int, repo: str | None = None, depth: int = 100
     ) -> list[Retrieved]:
-        tokens = query_tokens(query)
+        terms = query_terms(query)
         vector = np.asarray(query_vector, dtype=np.float32)
         if self.hybrid:
-            return self._retrieve_hybrid(tokens, vector, k, repo, depth)
+            return self._retrieve_hybrid(terms, vector, k, repo, depth)
         bm25_reply, knn_reply = responses(
             self.client.msearch(
                 body=msearch_body(
                     [
-                        (self.read, {"search_type": DFS}, bm25_search(tokens, depth, repo)),
+                        (self.read, {"search_type": DFS}, bm25_search(terms, depth, repo)),
                         (self.read, {}, knn_search(vector.tolist(), depth, repo)),
                     ]
                 )
@@ -156,7 +157,7 @@ class OpenSearchIndex:
                 [[numbers[d] for d in bm25_hits], [numbers[d] for d in vector_hits]], k=RRF_K
             )[:k]
         ]
-        self._fill_scores(tokens, vector, [d for d, _ in fused], bm25_score, vector_score)
+        self._fill_scores(terms, vector, [d for d, _ in fused], bm25_score, vector_score)
         bm25_rank = {doc: rank for rank, doc in enumerate(bm25_hits, start=1)}
         vector_rank = {doc: rank for rank, doc in enumerate(vector_hits, start=1)}
         return [
@@ -176,7 +177,7 @@ class OpenSearchIndex:
 
     def _fill_scores(
         self,
-        tokens: list[str],
+        terms: list[tuple[str, bool]],
         vector: np.ndarray,
         docs: list[str],
         bm25_score: dict[str, float],
@@ -186,14 +187,14 @@ class OpenSearchIndex:
         need_bm25 = [d for d in docs if d not in bm25_score]
         need_vector = [d for d in docs if d not in vector_score]
         searches = []
-        if need_bm25 and tokens:
-            searches.append((self.read, {"search_type": DFS}, bm25_scores_of(tokens, need_bm25)))
+        if need_bm25 and terms:
+            searches.append((self.read, {"search_type": DFS}, bm25_scores_of(terms, need_bm25)))
         if need_vector:
             searches.append((self.read, {}, vectors_of(need_vector)))
         if not searches:
             return
         replies = iter(responses(self.client.msearch(body=msearch_body(searches))))
-        if need_bm25 and tokens:
+        if need_bm25 and terms:
             for hit in next(replies)["hits"]["hits"]:
                 bm25_score[hit["_id"]] = float(hit["_score"])
         if need_vector:
@@ -202,18 +203,18 @@ class OpenSearchIndex:
                 vector_score[hit["_id"]] = float(stored @ vector)
 
     def _retrieve_hybrid(
-        self, tokens: list[str], vector: np.ndarray, k: int, repo: str | None, depth: int
+        self, terms: list[tuple[str, bool]], vector: np.ndarray, k: int, repo: str | None, depth: int
     ) -> list[Retrieved]:
         reply = self.client.search(
             index=self.read,
-            body=hybrid_search(tokens, vector.tolist(), depth, repo),
-            params={"search_pipeline": PIPELINE_RRF, "search_type": DFS},
+            body=hybrid_search(terms, vector.tolist(), depth, repo),
+            params=hybrid_params(),
         )
         hits = reply["hits"]["hits"][:k]
         docs = [hit["_id"] for hit in hits]
         bm25_score: dict[str, float] = {}
         vector_score: dict[str, float] = {}
-        self._fill_scores(tokens, vector, docs, bm25_score, vector_score)
+        self._fill_scores(terms, vector, docs, bm25_score, vector_score)
         return [
             Retrieved(
                 index=n,

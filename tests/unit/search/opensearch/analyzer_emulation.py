@@ -1,10 +1,10 @@
-"""The `code` analyzer of services/search/opensearch/mapping.py, run filter by filter in Python.
+"""The analyzers of services/search/opensearch/mapping.py, run filter by filter in Python.
 
 Each step does what the Lucene component its config names does (pattern tokenizer: split on the
-pattern, drop empty tokens; length; pattern_capture with preserve_original: the token, then every
-non-empty capture of every find() except one equal to the whole token; keyword_marker with a
-pattern: full match; pattern_replace; lowercase; stop; Snowball English unless keyword), with
-the `regex` module reading the same patterns Java reads.
+pattern, drop empty tokens; keyword tokenizer: the text as one token; length; pattern_capture
+with preserve_original: the token, then every non-empty capture of every find() except one equal
+to the whole token; keyword_marker with a pattern: full match; pattern_replace; lowercase; stop;
+Snowball English unless keyword), with the `regex` module reading the same patterns Java reads.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from services.search.opensearch.mapping import ANALYSIS, ANALYZER
 _STEMMER = Stemmer.Stemmer("english")
 
 
-def analyze(text: str) -> list[str]:
-    config = ANALYSIS["analyzer"][ANALYZER]
-    tokenizer = ANALYSIS["tokenizer"][config["tokenizer"]]
-    assert tokenizer["type"] == "pattern"
-    tokens = [(t, False) for t in regex.split(tokenizer["pattern"], text, flags=regex.V1) if t]
+def analyze(text: str, analyzer: str = ANALYZER) -> list[str]:
+    config = ANALYSIS["analyzer"][analyzer]
+    if config["tokenizer"] == "keyword":  # the whole text, one token
+        tokens = [(text, False)] if text else []
+    else:
+        tokenizer = ANALYSIS["tokenizer"][config["tokenizer"]]
+        assert tokenizer["type"] == "pattern"
+        tokens = [(t, False) for t in regex.split(tokenizer["pattern"], text, flags=regex.V1) if t]
     for name in config["filter"]:
         spec = {"type": "lowercase"} if name == "lowercase" else ANALYSIS["filter"][name]
         tokens = list(_apply(spec, tokens))

@@ -1,6 +1,7 @@
 """Request bodies of the OpenSearch backend: names, mapping, queries, bulk actions, alias swaps."""
 
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from services.search.documents import Chunk
 from services.search.index import PATH_REPEAT
 from services.search.opensearch import queries
 from services.search.opensearch.client import client_options
-from services.search.opensearch.mapping import ANALYZER, index_body
+from services.search.opensearch.mapping import ANALYSIS, ANALYZER, index_body
 from services.search.opensearch.names import (
     IndexNameError,
     is_version_of,
@@ -19,6 +20,8 @@ from services.search.opensearch.names import (
 )
 from services.search.opensearch.writer import bulk_actions, doc_key, swap_actions
 from services.search.settings import SearchSettings
+from shared.tokens import code_tokens, query_terms, query_tokens
+from tests.unit.search.opensearch.analyzer_emulation import analyze
 
 # OpenSearch's rule for index names
 FORBIDDEN = set('\\/*?"<>| ,#:')
@@ -71,7 +74,7 @@ def test_the_mapping_has_the_code_analyzer_bm25_of_the_embedded_index_and_an_hns
         "number_of_shards": 3,
         "number_of_replicas": 1,
         "knn": True,
-        "similarity": {"codesift_bm25": {"type": "BM25", "k1": 1.5, "b": 0.75}},
+        "similarity": {"codesift_bm25": {"type": "BM25", "k1": 1.5, "b": 0.75, "discount_overlaps": False}},
     }
     analyzer = settings["analysis"]["analyzer"][ANALYZER]
     assert analyzer["type"] == "custom" and analyzer["filter"][-1] == "code_stem"
@@ -104,24 +107,69 @@ def test_the_mapping_has_the_code_analyzer_bm25_of_the_embedded_index_and_an_hns
     assert body["mappings"]["dynamic"] == "strict"
 
 
-def test_the_bm25_query_is_one_term_per_token_boosted_by_its_count_within_the_repository():
-    query = queries.bm25_query(["token", "valid", "token"], repo="acme")
+def test_the_bm25_document_length_counts_the_stacked_parts_as_bm25s_does():
+    """bm25s's length of a chunk is its number of code_tokens, stacked identifier parts included.
+
+    Lucene's BM25 drops tokens at position increment 0 (the parts pattern_capture stacks on their
+    identifier) from a document's length unless `discount_overlaps` is false, while its average
+    length (sumTotalTermFreq / docCount) counts them: with the default, every chunk holding a
+    multi-part identifier would look shorter than the average. (OpenSearch docs, "Similarity":
+    BM25 `discount_overlaps`, default true.)
+    """
+    similarity = index_body(4)["settings"]["index"]["similarity"]["codesift_bm25"]
+    assert similarity["discount_overlaps"] is False
+    text = "def parse_http_response(raw): return parseHTTPResponse(raw)"
+    # 4 positions (parse_http_response, raw, parseHTTPResponse, raw) carry 10 tokens: each
+    # identifier's 3 parts sit on it. bm25s counts 10, so must Lucene.
+    assert len(analyze(text)) == len(code_tokens(text)) == 10
+
+
+def test_the_bm25_query_is_one_clause_per_token_boosted_by_its_count_within_the_repository():
+    query = queries.bm25_query(query_terms("validateToken(token) 256"), repo="acme")
     assert query == {
         "bool": {
             "should": [
-                {"term": {"bm25": {"value": "token", "boost": 2.0}}},
-                {"term": {"bm25": {"value": "valid", "boost": 1.0}}},
+                {"term": {"bm25": {"value": "256", "boost": 1.0}}},
+                {"match": {"bm25": {"query": "token", "analyzer": "code_query_stem", "boost": 2.0}}},
+                {"match": {"bm25": {"query": "validate", "analyzer": "code_query_stem", "boost": 1.0}}},
+                {"term": {"bm25": {"value": "validatetoken", "boost": 1.0}}},  # a whole: not stemmed
             ],
             "minimum_should_match": 1,  # a filter alone would make every chunk of the repo match
             "filter": [{"term": {"repo": "acme"}}],
         }
     }
-    assert queries.bm25_query(["token"])["bool"]["filter"] == []
+    assert queries.bm25_query([("token", True)])["bool"]["filter"] == []
     assert queries.bm25_query([]) == {"match_none": {}}
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["parseHTTPResponse", "where is the retry interval added", "sha256 x2 naïve größe_berechnen", ""],
+)
+def test_the_bm25_clauses_analyzed_as_opensearch_does_are_the_query_tokens(query):
+    """A stemmed part goes unstemmed to OpenSearch, whose `code_query_stem` (keyword tokenizer,
+    lowercase, the index's Snowball) stems it as the `code` analyzer stemmed the chunks: Lucene's
+    Snowball English is older than PyStemmer's (Lucene 8.7 and 9.x give `interval` -> `interv`,
+    `added` -> `ad`; PyStemmer 3 keeps `interval`, `add`), so a stem computed here could match
+    nothing there. With the emulation's stemmer the clauses give exactly `query_tokens`."""
+    body = queries.bm25_query(query_terms(query))
+    analyzed: Counter = Counter()
+    for clause in body.get("bool", {}).get("should", []):
+        if "term" in clause:
+            spec = clause["term"]["bm25"]
+            analyzed[spec["value"]] += int(spec["boost"])
+        else:
+            spec = clause["match"]["bm25"]
+            [stem] = analyze(spec["query"], spec["analyzer"])
+            analyzed[stem] += int(spec["boost"])
+    assert analyzed == Counter(query_tokens(query))
+    stemmer = index_body(4)["settings"]["analysis"]["analyzer"]["code_query_stem"]
+    assert stemmer["tokenizer"] == "keyword"
+    assert stemmer["filter"][-1] == ANALYSIS["analyzer"][ANALYZER]["filter"][-1]  # the same Snowball
+
+
 def test_the_bm25_search_breaks_ties_in_indexing_order_and_returns_no_vectors():
-    body = queries.bm25_search(["token"], 100, "acme")
+    body = queries.bm25_search([("token", True)], 100, "acme")
     assert body["size"] == 100 and body["track_scores"] is True
     assert body["sort"] == [{"_score": "desc"}, {"repo": "asc"}, {"ordinal": "asc"}]
     assert set(body["_source"]["excludes"]) == {"vector", "bm25"}
@@ -137,10 +185,10 @@ def test_the_knn_query_filters_inside_the_search():
 
 
 def test_the_score_lookups_of_fused_hits():
-    body = queries.bm25_scores_of(["token"], ["id1", "id2"])
+    body = queries.bm25_scores_of([("token", True)], ["id1", "id2"])
     assert body["size"] == 2 and body["_source"] is False
     assert body["query"]["bool"]["filter"] == [{"ids": {"values": ["id1", "id2"]}}]
-    assert body["query"]["bool"]["must"] == [queries.bm25_query(["token"])]
+    assert body["query"]["bool"]["must"] == [queries.bm25_query([("token", True)])]
     assert queries.vectors_of(["id1"]) == {
         "size": 1,
         "query": {"ids": {"values": ["id1"]}},
@@ -149,10 +197,14 @@ def test_the_score_lookups_of_fused_hits():
 
 
 def test_the_hybrid_query_and_its_pipelines():
-    body = queries.hybrid_search(["token"], [1.0, 0.0], 20, "acme")
+    body = queries.hybrid_search([("token", True)], [1.0, 0.0], 20, "acme")
     bm25, knn = body["query"]["hybrid"]["queries"]
-    assert bm25 == queries.bm25_query(["token"], "acme")
+    assert bm25 == queries.bm25_query([("token", True)], "acme")
     assert knn == queries.knn_query([1.0, 0.0], 20, "acme")
+    # dfs_query_then_fetch over several shards skips the pipeline's phase-results processor, so
+    # the hybrid search must not ask for it (opensearch-project/neural-search#1490, #1873).
+    assert queries.hybrid_params() == {"search_pipeline": "codesift-rrf"}
+    assert "search_type" not in queries.hybrid_params()
     assert queries.rrf_pipeline()["phase_results_processors"] == [
         {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}}
     ]
