@@ -55,7 +55,9 @@ def bus_lifespan(
         try:
             await bootstrap(nc, settings.jetstream_replicas)
             app.state.search_client = SearchClient(nc, url, timeout=settings.request_timeout)
-            app.state.jobs_client = JobsClient(nc, timeout=settings.request_timeout)
+            app.state.jobs_client = JobsClient(
+                nc, timeout=settings.request_timeout, clustered=settings.jetstream_replicas > 1
+            )
             app.state.models_client = ModelsClient(nc, settings.data_dir)
             app.state.experiments_client = ExperimentsClient(nc)
             app.state.feedback_client = FeedbackClient(

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import api
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from services.gateway.errors import Unavailable
 from services.gateway.feedback import with_client
+from services.gateway.leader_wait import through_election
 from services.gateway.search_client import HOW_TO_START, redact
 from shared.bus import wait_connected
 from shared.schemas import FeedbackEvent, encoder
 from shared.subjects import TELEMETRY_FEEDBACK
 
 FEEDBACK_STREAM = "FEEDBACK"
-LEADER_POLL_S = 0.25
 
 
 class FeedbackClient:
@@ -59,23 +57,22 @@ class FeedbackClient:
         if not await wait_connected(self._nc, self._timeout / 2):  # a bus restart: wait, then store
             raise Unavailable(f"the message bus at {self.url} is unreachable: {HOW_TO_START}")
         payload = encoder.encode(event)
-        while True:
-            try:
-                return await self._js.publish(
-                    TELEMETRY_FEEDBACK,
-                    payload,
-                    timeout=max(0.5, self._timeout - (time.monotonic() - began)),
-                    stream=FEEDBACK_STREAM,
-                    headers={api.Header.MSG_ID: event.event_id},
-                )
-            except (NoStreamResponseError, ServiceUnavailableError) as exc:
-                # no leader (yet): offered again with the same id, so stored once whatever happens
-                if time.monotonic() - began + LEADER_POLL_S < self._leader_wait:
-                    await asyncio.sleep(LEADER_POLL_S)
-                    continue
-                raise self.unavailable(exc) from None
-            except (NatsError, TimeoutError) as exc:
-                raise self.unavailable(exc) from None
+
+        async def store(seconds: float) -> api.PubAck:
+            return await self._js.publish(
+                TELEMETRY_FEEDBACK,
+                payload,
+                timeout=seconds,
+                stream=FEEDBACK_STREAM,
+                headers={api.Header.MSG_ID: event.event_id},
+            )
+
+        try:  # no leader (yet): offered again with the same id, so stored once whatever happens
+            return await through_election(
+                store, self._timeout - (time.monotonic() - began), self._leader_wait
+            )
+        except (NatsError, TimeoutError) as exc:
+            raise self.unavailable(exc) from None
 
     def unavailable(self, exc: BaseException) -> Unavailable:
         return Unavailable(

@@ -11,6 +11,7 @@ from nats.aio.client import Client
 from nats.js.errors import KeyWrongLastSequenceError
 
 from services.gateway.errors import Conflict, Unavailable
+from services.gateway.leader_wait import through_election
 from shared import subjects
 from shared.jobs import job_state, list_jobs, running_trainer_job
 from shared.learning import LearnSchedule, read_schedule
@@ -38,10 +39,14 @@ TRAINER_COMMANDS = (MineCommand, TrainCommand)  # one at a time: refused while t
 
 
 class JobsClient:
-    def __init__(self, nc: Client, timeout: float) -> None:
+    """clustered: as FeedbackClient's, a command that meets COMMANDS (or the jobs bucket) without a
+    leader is offered again, with its job id, for up to half the timeout before 503."""
+
+    def __init__(self, nc: Client, timeout: float, *, clustered: bool = False) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._timeout = timeout
+        self._leader_wait = timeout / 2 if clustered else 0.0
 
     async def running(self) -> str | None:
         return await running_trainer_job(self._js)
@@ -55,13 +60,20 @@ class JobsClient:
         try:
             if isinstance(command, TRAINER_COMMANDS) and (current := await self.running()) is not None:
                 raise Conflict(f"already running: {current}")
-            await self._js.publish(
-                SUBJECT_OF[type(command)],
-                encoder.encode(command),
-                timeout=self._timeout,
-                headers={"Nats-Msg-Id": command.job_id},
+            payload = encoder.encode(command)
+
+            async def store(seconds: float) -> object:
+                return await self._js.publish(
+                    SUBJECT_OF[type(command)],
+                    payload,
+                    timeout=seconds,
+                    headers={"Nats-Msg-Id": command.job_id},
+                )
+
+            await through_election(store, self._timeout, self._leader_wait)
+            return await through_election(
+                lambda _: self._record_queued(command), self._timeout, self._leader_wait
             )
-            return await self._record_queued(command)
         except nats.errors.Error as exc:
             raise Unavailable(f"the command was not stored ({exc!r}): is the stack running?") from None
 
