@@ -117,8 +117,9 @@ def huge_line(root: Path, max_file_bytes: int) -> Figures:
     }
 
 
-def gzip_bomb(gigabytes: int) -> Figures:
-    size = gigabytes << 30
+def bomb_archive(size: int) -> bytes:
+    """A tar.gz whose one member, `vectors.npy`, inflates to `size` zero bytes (~1/1000 compressed);
+    built without holding the zeros in memory (tests/unit/shared/test_archives.py uses it too)."""
     buffer = io.BytesIO()
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as gz,
@@ -127,7 +128,12 @@ def gzip_bomb(gigabytes: int) -> Figures:
         info = tarfile.TarInfo("vectors.npy")
         info.size = size
         tar.addfile(info, _Zeros(size))
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def gzip_bomb(gigabytes: int) -> Figures:
+    size = gigabytes << 30
+    data = bomb_archive(size)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as target:
         try:

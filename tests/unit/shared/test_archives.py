@@ -13,6 +13,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from bench.limits import bomb_archive
 from services.search.artifact_cache import entry, fetch_artifact
 from services.search.index import SearchIndex
 from shared.archives import ArchiveError, ArchiveLimits, extract
@@ -109,16 +110,7 @@ def test_past_the_member_limit_the_archive_is_refused(place: Path):
 
 
 def test_a_gzip_bomb_is_refused_from_its_headers_before_it_is_inflated(place: Path):
-    size = 1 << 30  # 1 GiB of zeros: ~1 MB compressed
-    buffer = io.BytesIO()
-    with (
-        gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as gz,
-        tarfile.open(fileobj=gz, mode="w") as tar,
-    ):
-        info = tarfile.TarInfo("vectors.npy")
-        info.size = size
-        tar.addfile(info, _Zeros(size))
-    data = buffer.getvalue()
+    data = bomb_archive(1 << 30)  # 1 GiB of zeros: ~1 MB compressed
     assert len(data) < 5 << 20
     began = time.perf_counter()
     with pytest.raises(
@@ -127,20 +119,6 @@ def test_a_gzip_bomb_is_refused_from_its_headers_before_it_is_inflated(place: Pa
         extract(data, place / "target", "bomb", ArchiveLimits(max_bytes=1 << 20))
     assert time.perf_counter() - began < 2.0  # the headers only: inflating 1 GiB takes longer
     assert files_under(place) == {"target"}
-
-
-class _Zeros(io.RawIOBase):
-    def __init__(self, size: int):
-        self.left = size
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        n = min(len(buffer), self.left)
-        buffer[:n] = bytes(n)
-        self.left -= n
-        return n
-
-    def readable(self) -> bool:
-        return True
 
 
 def test_a_refused_model_archive_leaves_the_model_already_there_as_it_was(tmp_path: Path):
