@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,9 +32,10 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    s = Stack(tmp_path_factory.mktemp("e2e") / "data", replicas=1)
+@contextlib.contextmanager
+def sample_stack(data_dir: Path, **options) -> Iterator[Stack]:
+    """A real stack with one replica (Stack `options` beside), the sample repository indexed."""
+    s = Stack(data_dir, replicas=1, **options)
     try:
         s.wait_ready()
         done = codesift(
@@ -43,6 +46,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    with sample_stack(tmp_path_factory.mktemp("e2e") / "data") as s:
+        yield s
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import sample_stack
 from tests.integration.stack import ROOT, Stack, codesift
 
 pytestmark = pytest.mark.slow
@@ -30,17 +31,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         "CODESIFT_LEARN_TRAIN_OPTIONS": json.dumps(TRAIN_OPTIONS),
         "CODESIFT_COMBINER": "none",  # the cross-encoder alone: choosing a combiner takes over a minute
     }
-    s = Stack(tmp_path_factory.mktemp("loop") / "data", replicas=1, extra=("--golden", str(GOLDEN)), env=env)
-    try:
-        s.wait_ready()
-        done = codesift(
-            "index", str(ROOT / "tests/fixtures/sample_repo"), "--name", "sample", data_dir=s.data_dir
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        s.wait_replicas(1)
+    with sample_stack(
+        tmp_path_factory.mktemp("loop") / "data", extra=("--golden", str(GOLDEN)), env=env
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def wait_for(what: str, found: Callable[[], object], stack: Stack, timeout: float = 60) -> object:
