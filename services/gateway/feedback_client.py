@@ -68,9 +68,8 @@ class FeedbackClient:
             )
 
         try:  # no leader (yet): offered again with the same id, so stored once whatever happens
-            return await through_election(
-                store, self._timeout - (time.monotonic() - began), self._leader_wait
-            )
+            waited = time.monotonic() - began  # for the bus to come back: counted in both bounds
+            return await through_election(store, self._timeout - waited, self._leader_wait - waited)
         except (NatsError, TimeoutError) as exc:
             raise self.unavailable(exc) from None
 
