@@ -332,6 +332,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--users", default="source", help="populations, comma-separated: source, tests, mixed"
     )
+    parser.add_argument(
+        "--per-question",
+        type=Path,
+        help="write each eval question's first-relevant rank per ranker and both top 3s (JSON lines)",
+    )
     args = parser.parse_args(argv)
     users = [u.strip() for u in args.users.split(",") if u.strip()]
     if not users or any(u not in USERS for u in users):
@@ -446,6 +451,8 @@ def run_population(
             "combiner": served(scorer, args.top_n, combiner),
         }
         comparison = compare(held_out, lists, rankers)
+        if args.per_question is not None:
+            write_per_question(args.per_question, users, comparison, lists, rankers)
         rows.append(
             (f"scoring {len(scorer.known)} pairs (int8, top {args.top_n})", f"{scorer.seconds:.1f} s")
         )
@@ -491,6 +498,22 @@ def run_population(
         f"{comparison.evaluations['combiner'].metrics['mrr']:.3f} | "
         f"{ci.mean:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}] | {kind} |"
     )
+
+
+def write_per_question(
+    path: Path, users: str, comparison: Any, lists: Sequence[Sequence[Candidate]], rankers: dict[str, Any]
+) -> None:
+    """Append one JSON line per eval question: its ranks per ranker, fusion's and the combiner's top 3."""
+    with path.open("ab") as out:
+        rows = comparison.per_question("combiner")
+        for row, found, question in zip(rows, lists, comparison.questions, strict=True):
+            ordered = sorted(found, key=lambda c: c.fusion_rank)
+            tops = {
+                key: [f"{ordered[i].path}:{ordered[i].symbol or ordered[i].start_line}" for i in
+                      rankers[key](row["q"], ordered)[:3]]
+                for key in ("none", "combiner")
+            }  # fmt: skip
+            out.write(msgspec.json.encode({"users": users, **row, "expect": question.expect_paths, "top3": tops}) + b"\n")
 
 
 def train_like_the_job(

@@ -15,6 +15,10 @@ A row describes a candidate within its group (the fusion candidates of one query
 - the query alone (`query_profile`): its form (how / where / why / what / imperative, by its
   first word), whether it names an identifier (snake_case, camelCase, a dotted name or a call),
   its length, and whether it asks for tests, examples or usage, or docs;
+- the file's consensus in the group: how many of the group's candidates come from the
+  candidate's file and from its folder, the file's best fusion rank, whether the candidate is its
+  file's best, and the file's summed fusion score relative to the group's best file (a file that
+  several retrieved chunks point at is likelier to answer than one chunk on its own);
 - crosses: every binary query indicator times every file kind (`query_how_x_file_test`, ...),
   all of them, none picked by hand. Query columns are constant within a group, so a ranker can
   only use them with the candidate's kind: trees split on both, a linear model needs the product.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -83,7 +88,11 @@ INDICATORS = (
 )
 QUERY = (*INDICATORS, "query_terms_log")
 CROSSES = tuple(f"{indicator}_x_file_{kind}" for indicator in INDICATORS for kind in FILE_KINDS)
-FEATURES: tuple[str, ...] = RETRIEVAL + CROSS_ENCODER + CHUNK + OVERLAP + QUERY + CROSSES
+CONSENSUS = (
+    "same_file_candidates_log", "same_dir_candidates_log", "same_file_best_rank_log", "same_file_first",
+    "same_file_score_rel",
+)  # fmt: skip
+FEATURES: tuple[str, ...] = RETRIEVAL + CROSS_ENCODER + CHUNK + OVERLAP + QUERY + CROSSES + CONSENSUS
 INDEX = {name: i for i, name in enumerate(FEATURES)}
 CE_COLUMNS = tuple(INDEX[name] for name in CROSS_ENCODER)
 
@@ -92,6 +101,7 @@ _CE_END = _RETRIEVAL_END + len(CROSS_ENCODER)
 _CHUNK_END = _CE_END + len(CHUNK)
 _QUERY_START = _CHUNK_END + len(OVERLAP)
 _CROSS_START = _QUERY_START + len(QUERY)
+_CONSENSUS_START = _CROSS_START + len(CROSSES)
 _FILE_KIND_COLUMNS = slice(_CE_END, _CE_END + len(FILE_KINDS))
 
 # First words of each form (the rest of the query does not change its form).
@@ -140,7 +150,8 @@ def feature_matrix(
     rows[:, _QUERY_START:_CROSS_START] = asked
     indicators = asked[: len(INDICATORS)]
     kinds = rows[:, _FILE_KIND_COLUMNS]
-    rows[:, _CROSS_START:] = (indicators[None, :, None] * kinds[:, None, :]).reshape(n, -1)
+    rows[:, _CROSS_START:_CONSENSUS_START] = (indicators[None, :, None] * kinds[:, None, :]).reshape(n, -1)
+    _consensus(rows, candidates)
     return rows
 
 
@@ -175,6 +186,27 @@ def _retrieval(rows: np.ndarray, candidates: Sequence[Candidate]) -> None:
     rows[:, 5] = cosine
     rows[:, 6] = cosine - cosine.max()
     rows[:, 7] = [c.vector_rank is None for c in candidates]
+
+
+def _consensus(rows: np.ndarray, candidates: Sequence[Candidate]) -> None:
+    """CONSENSUS: each candidate's file and folder among the group's candidates."""
+    files: dict[str, list[int]] = {}
+    folders: Counter[str] = Counter()
+    for i, candidate in enumerate(candidates):
+        files.setdefault(candidate.path, []).append(i)
+        folders[candidate.path.rpartition("/")[0]] += 1
+    sums = {path: sum(candidates[i].fusion_score for i in members) for path, members in files.items()}
+    best_sum = max(sums.values())
+    for members in files.values():
+        path = candidates[members[0]].path
+        best = min(members, key=lambda i: (candidates[i].fusion_rank, i))
+        for i in members:
+            row = rows[i, _CONSENSUS_START:]
+            row[0] = math.log1p(len(members))
+            row[1] = math.log1p(folders[path.rpartition("/")[0]])
+            row[2] = math.log(max(candidates[best].fusion_rank, 1))
+            row[3] = i == best
+            row[4] = sums[path] / best_sum if best_sum > 0 else 0.0
 
 
 def _cross_encoder(rows: np.ndarray, ce_logits: Sequence[float] | np.ndarray, n: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -215,3 +216,33 @@ def test_every_query_indicator_is_crossed_with_every_file_kind_and_nothing_else(
     assert all(value(rows, i, "query_how_x_file_source") == 0.0 for i in tests)
     plain = feature_matrix("token bucket refill", cands)
     assert not plain[:, [INDEX[c] for c in CROSSES]].any()
+
+
+def test_file_consensus_counts_the_groups_chunks_of_each_file_and_folder(chunks):
+    """Three chunks of one file at fusion ranks 2, 4, 5 outvote a lone chunk at rank 1."""
+    by_path: dict[str, list] = {}
+    for c in candidates_of(chunks):
+        by_path.setdefault(c.path, []).append(c)
+    many = next(path for path, cs in by_path.items() if len(cs) >= 3 and "/" in path)
+    lone = next(path for path in by_path if path.rpartition("/")[0] != many.rpartition("/")[0])
+    picked = [by_path[lone][0], by_path[many][0], *by_path[many][1:3]]
+    ranks = [1, 2, 4, 5]
+    cands = [
+        msgspec.structs.replace(c, fusion_rank=rank, fusion_score=1 / (60 + rank))
+        for c, rank in zip(picked, ranks, strict=True)
+    ]
+    rows = feature_matrix("anything", cands)
+    assert [value(rows, i, "same_file_candidates_log") for i in range(4)] == pytest.approx(
+        [np.log1p(1), *[np.log1p(3)] * 3]
+    )
+    assert [value(rows, i, "same_file_first") for i in range(4)] == [1.0, 1.0, 0.0, 0.0]
+    assert [value(rows, i, "same_file_best_rank_log") for i in range(4)] == pytest.approx(
+        [0.0, *[np.log(2)] * 3]
+    )
+    assert [value(rows, i, "same_dir_candidates_log") for i in range(4)] == pytest.approx(
+        [np.log1p(1), *[np.log1p(3)] * 3]
+    )
+    summed = sum(1 / (60 + r) for r in ranks[1:])
+    assert value(rows, 1, "same_file_score_rel") == pytest.approx(1.0)  # the best file by summed score
+    assert value(rows, 0, "same_file_score_rel") == pytest.approx((1 / 61) / summed)
+    assert value(rows, 0, "same_file_score_rel") < value(rows, 1, "same_file_score_rel")
