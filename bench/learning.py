@@ -513,7 +513,8 @@ def write_per_question(
                       rankers[key](row["q"], ordered)[:3]]
                 for key in ("none", "combiner")
             }  # fmt: skip
-            out.write(msgspec.json.encode({"users": users, **row, "expect": question.expect_paths, "top3": tops}) + b"\n")
+            line = {"users": users, **row, "expect": question.expect_paths, "top3": tops}
+            out.write(msgspec.json.encode(line) + b"\n")
 
 
 def train_like_the_job(
@@ -582,7 +583,8 @@ def train_like_the_job(
                 ", ".join(f"{k[4:]} {v}" for k, v in cv.items() if k.startswith("mrr_")),
             ),
             (
-                f"held-out MRR@10 ({h['groups']} groups, queries the cross-encoder never saw)",
+                f"held-out MRR@10 ({h['groups']} {'people' if h.get('people') else 'held-out'} groups, "
+                "queries the cross-encoder never saw)",
                 ", ".join(f"{k[4:]} {v}" for k, v in h.items() if k.startswith("mrr_")),
             ),
         ]

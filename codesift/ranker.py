@@ -51,7 +51,8 @@ def _holdout(holdout: dict[str, Any], uses_cross_encoder: bool) -> list[str]:
         combiner = holdout["mrr_combiner_ce"]
     if not (_number(fusion) and _number(combiner)):
         return []
-    groups = f" on {holdout['groups']} held-out groups" if "groups" in holdout else ""
+    whose = "people's held-out" if holdout.get("people") is True else "held-out"
+    groups = f" on {holdout['groups']} {whose} groups" if "groups" in holdout else ""
     return [f"trained: MRR@10 fusion {fusion:.3f} -> combiner {combiner:.3f}{groups}"]
 
 

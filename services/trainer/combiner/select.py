@@ -20,7 +20,10 @@ order (a large prior reproduces it, so a ranker that does not help falls back to
    well under 1 ms for the rest), so it is used only when its best weight beats none clearly:
    by at least `CE_MARGIN` MRR@10 and by twice the gain's standard error over the held-out
    queries (a few thousandths on a few dozen queries is noise, and the best of four weights is
-   an optimistic pick). Scoring candidates with the cross-encoder is slow on 2 cores (~30
+   an optimistic pick). The weight is judged on people's held-out queries (logs, golden) when
+   there are any, as the source weights are: the code's own queries (documentation turned into
+   queries) are near-paraphrases of their chunk, the very pairs the cross-encoder trains on, and
+   flatter it; people's questions are what it is served for. Scoring candidates with the cross-encoder is slow on 2 cores (~30
    pairs/s), so at most `CE_GROUPS` held-out groups of each family are scored (by the hash order,
    so the same ones every run).
 
@@ -238,17 +241,22 @@ def choose(
         )
         for w in (CE_WEIGHTS if unit > 0 else (0.0,))
     }
-    by_weight = {w: float(mean_weights(holdout) @ rr) if holdout else 0.0 for w, rr in ranks.items()}
+    # judged on people's held-out queries when there are any (see the module docstring)
+    judged = [j for j, g in enumerate(holdout) if g.family == PEOPLE] or list(range(len(holdout)))
+    on = [holdout[j] for j in judged]
+    by_weight = {w: float(mean_weights(on) @ rr[judged]) if on else 0.0 for w, rr in ranks.items()}
     best = min(by_weight, key=lambda w: (-round(by_weight[w], 9), w))
-    weight = best if best > 0 and clear_gain(holdout, ranks[best], ranks[0.0]) else 0.0
+    weight = best if best > 0 and clear_gain(on, ranks[best][judged], ranks[0.0][judged]) else 0.0
+    rows, base = [rows[j] for j in judged], [base[j] for j in judged]
     figures: dict[str, object] = {
-        "groups": len(holdout),
-        "mrr_fusion": _r(family_mrr(holdout, [-r[:, FUSION_RANK] for r in rows])),
-        "mrr_ranker": _r(family_mrr(holdout, base)),
+        "groups": len(on),
+        "people": bool(on) and on[0].family == PEOPLE,  # judged on people's held-out groups only
+        "mrr_fusion": _r(family_mrr(on, [-r[:, FUSION_RANK] for r in rows])),
+        "mrr_ranker": _r(family_mrr(on, base)),
         "mrr_combiner": _r(by_weight[0.0]),
     }
     if unit > 0:
-        figures["mrr_cross_encoder"] = _r(family_mrr(holdout, [r[:, CE_LOGIT] for r in rows]))
+        figures["mrr_cross_encoder"] = _r(family_mrr(on, [r[:, CE_LOGIT] for r in rows]))
         figures["mrr_combiner_ce"] = _r(max(v for w, v in by_weight.items() if w > 0))
         figures["mrr_by_ce_weight"] = {str(w): _r(v) for w, v in by_weight.items()}
     figures["mrr_chosen"] = _r(by_weight[weight])

@@ -202,3 +202,30 @@ def test_a_tiny_set_still_holds_out_one_query_and_fits_on_the_rest():
     groups, _ = build_groups(triplets, search_in(lists), 20)
     held = holdout_keys(groups)
     assert 1 <= len(held) < len(groups)
+
+
+def test_the_cross_encoder_weight_is_judged_on_peoples_held_out_queries():
+    """A cross-encoder that knows the answers of the code's own queries (bootstrap) but not people's
+    is not used: people's questions are what it is served for."""
+    triplets, lists = click_world(80, seed=8, planted=False)
+    triplets = [
+        msgspec.structs.replace(t, source="bootstrap") if i % 2 else t for i, t in enumerate(triplets)
+    ]
+    groups = prepare(triplets, search_in(lists), 20).groups
+    held = holdout_keys(groups)
+    judged = judged_with_cross_encoder(groups, held)
+    assert {groups[i].family for i in judged} == {"people", "code"}
+    rng = np.random.default_rng(0)
+    code_only = {
+        i: groups[i].labels * 2.0 + rng.normal(0, 0.5, len(groups[i].labels))
+        if groups[i].family == "code"
+        else rng.normal(0, 1, len(groups[i].labels))
+        for i in judged
+    }
+    everyone = {i: groups[i].labels * 2.0 + rng.normal(0, 0.5, len(groups[i].labels)) for i in judged}
+
+    ignored = choose(groups, held, code_only, ("logistic",))
+    assert ignored.ce_weight == 0.0
+    people = sum(groups[i].family == "people" for i in judged)
+    assert ignored.figures["holdout"]["groups"] == people and ignored.figures["holdout"]["people"] is True
+    assert choose(groups, held, everyone, ("logistic",)).ce_weight > 0
