@@ -23,9 +23,9 @@ order (a large prior reproduces it, so a ranker that does not help falls back to
    an optimistic pick). The weight is judged on people's held-out queries (logs, golden) when
    there are any, as the source weights are: the code's own queries (documentation turned into
    queries) are near-paraphrases of their chunk, the very pairs the cross-encoder trains on, and
-   flatter it; people's questions are what it is served for. Scoring candidates with the cross-encoder is slow on 2 cores (~30
-   pairs/s), so at most `CE_GROUPS` held-out groups of each family are scored (by the hash order,
-   so the same ones every run).
+   flatter it; people's questions are what it is served for. Scoring candidates with the
+   cross-encoder is slow on 2 cores (~30 pairs/s), so at most `CE_GROUPS` held-out groups of each
+   family are scored (by the hash order, so the same ones every run).
 
 0. Source weights, by the same cross-validation, scored on people's queries only (logs and
    golden: what the ranker is for): bootstrap groups (documentation turned into queries) weigh
