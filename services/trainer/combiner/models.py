@@ -19,7 +19,8 @@ ranker is refitted on more groups.
 
 The ensemble averages two rankers that err differently (trees on interactions, a linear model on
 smooth trends); on the train-side cross-validation of two repositories it scored above both. The
-choice among the three is still made by that cross-validation (`select.choose`).
+choice among the three is still made by that cross-validation (`select.choose`), which keeps the
+ensemble unless another kind beats it clearly.
 """
 
 from __future__ import annotations

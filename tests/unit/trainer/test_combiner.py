@@ -16,10 +16,12 @@ from services.trainer.combiner.holdout import cross_encoder_triplets, fold_of, h
 from services.trainer.combiner.models import RANKER_COLUMNS, fit
 from services.trainer.combiner.select import (
     CE_MARGIN,
+    KIND_MARGIN,
     Choice,
     choose,
     final_scores,
     judged_with_cross_encoder,
+    pick,
 )
 from shared.combiner import Combiner, read_meta
 from shared.features import FEATURES, INDEX, feature_matrix
@@ -229,3 +231,17 @@ def test_the_cross_encoder_weight_is_judged_on_peoples_held_out_queries():
     people = sum(groups[i].family == "people" for i in judged)
     assert ignored.figures["holdout"]["groups"] == people and ignored.figures["holdout"]["people"] is True
     assert choose(groups, held, everyone, ("logistic",)).ce_weight > 0
+
+
+def test_the_ensemble_is_kept_unless_another_kind_beats_it_clearly():
+    def grid(lambdamart: float, logistic: float, ensemble: float, prior: float = 0.5):
+        return [
+            (lambdamart, 0.0, 0, "lambdamart"), (logistic, 0.0, 1, "logistic"),
+            (ensemble - 0.001, 0.0, 2, "ensemble"), (ensemble, prior, 2, "ensemble"),
+        ]  # fmt: skip
+
+    assert pick(grid(0.800, 0.700, 0.800 - KIND_MARGIN / 2)) == (0.800 - KIND_MARGIN / 2, 0.5, "ensemble")
+    assert pick(grid(0.800, 0.700, 0.800 - 2 * KIND_MARGIN)) == (0.800, 0.0, "lambdamart")
+    assert pick(grid(0.700, 0.800 + 2 * KIND_MARGIN, 0.800)) == (0.800 + 2 * KIND_MARGIN, 0.0, "logistic")
+    only_two = [(0.80, 0.0, 0, "lambdamart"), (0.80, 1.0, 1, "logistic")]
+    assert pick(only_two) == (0.80, 1.0, "logistic")  # a tie: the larger prior, closer to fusion
