@@ -16,20 +16,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from bench import learning
+from services.evaluator.comparison import compare
+from services.evaluator.rankers import Ranker, fusion_order
 from services.search.embedding import Embedder
 from services.search.export_embedder import ensure_embedder
 from services.trainer.combiner import prepare
 from services.trainer.combiner.models import fit
 from services.trainer.combiner.select import choose, final_scores
-from services.trainer.mining import firewall, mine_bootstrap, mine_golden, mine_logs
+from services.trainer.mining import mine_bootstrap
 from shared.features import FEATURES, feature_matrix
 from shared.golden import split_golden
-from shared.metrics import is_relevant, paired_bootstrap_ci
+from shared.schemas import Candidate
 from shared.settings import settings
 
 TOP_N = 20
@@ -49,24 +52,19 @@ def rows_of(query, candidates, columns: list[int]) -> np.ndarray:
     return rows
 
 
-def reciprocal_rank(paths: list[str], expect: list[str]) -> float:
-    return next((1.0 / r for r, path in enumerate(paths[:10], start=1) if is_relevant(path, expect)), 0.0)
-
-
-def judge(prepared, held_out, lists, columns: list[int]) -> tuple[list[float], list[float], str]:
-    """Fusion's and the combiner's reciprocal ranks on the eval side, and what was chosen."""
+def combiner_ranker(prepared, columns: list[int]) -> tuple[Ranker, str]:
+    """The train job's choice and fit on `prepared`'s groups with `columns` zeroed, as a ranker that
+    reorders the top 20 (the rest in fusion order), and what was chosen."""
     groups = [dataclasses.replace(g, rows=rows_of(g.query, g.candidates, columns)) for g in prepared.groups]
     choice = choose(groups, prepared.held, None)
-    ranker = fit(choice.kind, groups, 0, choice.source_weights)
-    fusion, combiner = [], []
-    for question, found in zip(held_out, lists, strict=True):
-        ordered = sorted(found, key=lambda c: c.fusion_rank)
-        head = ordered[:TOP_N]
-        scores = final_scores(ranker, choice, rows_of(question.q, head, columns))
-        order = sorted(range(len(head)), key=lambda i: (-scores[i], i)) + list(range(len(head), len(ordered)))
-        fusion.append(reciprocal_rank([c.path for c in ordered], question.expect_paths))
-        combiner.append(reciprocal_rank([ordered[i].path for i in order], question.expect_paths))
-    return fusion, combiner, f"{choice.kind}, prior {choice.prior:g}"
+    fitted = fit(choice.kind, groups, 0, choice.source_weights)
+
+    def rank(query: str, candidates: Sequence[Candidate]) -> list[int]:
+        head = min(TOP_N, len(candidates))
+        scores = final_scores(fitted, choice, rows_of(query, candidates[:head], columns))
+        return sorted(range(head), key=lambda i: (-scores[i], i)) + list(range(head, len(candidates)))
+
+    return rank, f"{choice.kind}, prior {choice.prior:g}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,19 +93,16 @@ def main(argv: list[str] | None = None) -> None:
         train_side, held_out = split_golden(asked)
         if not held_out:
             continue
-        feedback = learning.simulated_feedback(train_side, search)
-        logs, _ = mine_logs(feedback, learning.texts_lookup(index))
-        golden, _ = mine_golden(train_side, search)
-        triplets, _ = firewall(logs + bootstrap + golden, held_out)
-        prepared = prepare(triplets, search, TOP_N)
+        prepared = prepare(learning.mined(train_side, held_out, search, index, bootstrap)[0], search, TOP_N)
         lists = [search(q.q, q.repo, CANDIDATES) for q in held_out]
         for variant, columns in variants.items():
-            fusion, combiner, chosen = judge(prepared, held_out, lists, columns)
-            mean, low, high = paired_bootstrap_ci(combiner, fusion, n=10_000, seed=0)
+            ranker, chosen = combiner_ranker(prepared, columns)
+            comparison = compare(held_out, lists, {"none": fusion_order, "combiner": ranker})
+            fusion, combiner = (comparison.evaluations[k].metrics["mrr"] for k in ("none", "combiner"))
+            ci = comparison.interval("combiner", "none")
             print(
-                f"| {users} | {len(held_out)} | {variant} | {np.mean(fusion):.3f} | "
-                f"{np.mean(combiner):.3f} | "
-                f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] | {chosen} |",
+                f"| {users} | {len(held_out)} | {variant} | {fusion:.3f} | {combiner:.3f} | "
+                f"{ci.mean:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}] | {chosen} |",
                 flush=True,
             )
 

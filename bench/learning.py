@@ -201,6 +201,22 @@ def simulated_feedback(questions: Sequence[GoldenQuestion], search: CandidateSea
     return lines
 
 
+def mined(
+    train_side: Sequence[GoldenQuestion],
+    held_out: Sequence[GoldenQuestion],
+    search: CandidateSearch,
+    index: SearchIndex,
+    bootstrap: list[Triplet],
+) -> tuple[list[Triplet], list[Triplet], int, Any]:
+    """Step 2: the train side's simulated clicks mined by the logs miner, its golden triplets and the
+    bootstrap ones, behind the firewall. Returns (triplets, dropped, clicks, golden stats)."""
+    feedback = simulated_feedback(train_side, search)
+    logs, _ = mine_logs(feedback, texts_lookup(index))
+    golden, golden_stats = mine_golden(train_side, search)
+    triplets, dropped = firewall(logs + bootstrap + golden, held_out)
+    return triplets, dropped, len(feedback), golden_stats
+
+
 def texts_lookup(index: SearchIndex):
     texts = {(c.repo, c.doc_id): c.text for c in index.chunks}
 
@@ -413,10 +429,7 @@ def run_population(
 
     # 2. simulated feedback and mining, behind the firewall
     started = time.perf_counter()
-    feedback = simulated_feedback(train_side, search)
-    logs, _ = mine_logs(feedback, texts_lookup(index))
-    golden, golden_stats = mine_golden(train_side, search)
-    triplets, dropped = firewall(logs + bootstrap + golden, held_out)
+    triplets, dropped, clicks, golden_stats = mined(train_side, held_out, search, index, bootstrap)
     by_source = Counter(t.source for t in triplets)
     rows += [
         (
@@ -425,7 +438,7 @@ def run_population(
         ),
         (
             f"simulated clicks (train side, users {users}, first wanted in the fusion top 10)",
-            str(len(feedback)),
+            str(clicks),
         ),
         (
             "triplets mined (logs, bootstrap, golden train side)",

@@ -55,3 +55,13 @@ def test_populations_ask_for_implementations_tests_or_half_of_each():
     wanting_tests = sum(q.expect_paths == ["tests/unit/shared/test_bus.py"] for q in mixed)
     assert 10 < wanting_tests < 30  # about half, by the stable hash
     assert mixed == population(questions, "mixed", indexed)[0]
+
+
+def test_ablation_zeroes_the_named_columns_and_refuses_a_prefix_that_names_none():
+    from bench.ablation import zeroed
+    from shared.features import CONSENSUS, FEATURES
+
+    assert [FEATURES[i] for i in zeroed(("same_",))] == list(CONSENSUS)
+    assert {FEATURES[i] for i in zeroed(("same_file_first", "query_how"))} >= {"same_file_first", "query_how"}
+    with pytest.raises(SystemExit, match=r"--zero: no feature column starts with nope_"):
+        zeroed(("nope_",))
