@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,8 +23,6 @@ import numpy as np
 from bench import learning
 from services.evaluator.comparison import compare
 from services.evaluator.rankers import Ranker, fusion_order
-from services.search.embedding import Embedder
-from services.search.export_embedder import ensure_embedder
 from services.trainer.combiner import prepare
 from services.trainer.combiner.models import fit
 from services.trainer.combiner.select import choose, final_scores
@@ -33,7 +30,6 @@ from services.trainer.mining import mine_bootstrap
 from shared.features import FEATURES, feature_matrix
 from shared.golden import split_golden
 from shared.schemas import Candidate
-from shared.settings import settings
 
 TOP_N = 20
 CANDIDATES = learning.CANDIDATES
@@ -77,11 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--zero", nargs="+", default=["same_"], help="variants: column name prefixes")
     args = parser.parse_args(argv)
     variants = {"all columns": [], **{f"zero {v}": zeroed(tuple(v.split(","))) for v in args.zero}}
-    name, questions = learning.read_questions(args.golden, args.name)
-    embedder = Embedder(ensure_embedder(settings().cache_dir), quantized=True)
-    with tempfile.TemporaryDirectory(prefix="bench-ablation-src-") as src:
-        root = learning.library_source(args.repo, Path(src)) if args.library else Path(args.repo)
-        index, _ = learning.build_index(root, name, embedder, settings().cache_dir / "bench-learning")
+    name, questions, index, _, embedder = learning.indexed(args)
     search = learning.candidate_search(index, embedder)
     bootstrap, _ = mine_bootstrap(learning.chunk_records(index, name), search)
     indexed = sorted({c.path for c in index.chunks if c.repo == name})

@@ -360,11 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     began, commit = time.perf_counter(), git_head()
 
     # 1. index
-    name, questions = read_questions(args.golden, args.name)
-    embedder = Embedder(ensure_embedder(settings().cache_dir), quantized=True)
-    with tempfile.TemporaryDirectory(prefix="bench-learning-src-") as src:
-        root = library_source(args.repo, Path(src)) if args.library else Path(args.repo)
-        index, stats = build_index(root, name, embedder, settings().cache_dir / "bench-learning")
+    name, questions, index, stats, embedder = indexed(args)
     shared_rows = [
         (
             "index",
@@ -395,6 +391,17 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| measure | value |\n| --- | --- |")
     for measure, value in [*shared_rows, ("bench wall time", f"{time.perf_counter() - began:.0f} s")]:
         print(f"| {measure} | {value} |")
+
+
+def indexed(args: argparse.Namespace) -> tuple[str, list[UserQuestion], SearchIndex, IndexStats, Embedder]:
+    """Step 1: the golden file's questions for the repository (args.golden, args.name) and the
+    repository indexed (args.repo; with args.library the installed package's copied source)."""
+    name, questions = read_questions(args.golden, args.name)
+    embedder = Embedder(ensure_embedder(settings().cache_dir), quantized=True)
+    with tempfile.TemporaryDirectory(prefix="bench-learning-src-") as src:
+        root = library_source(args.repo, Path(src)) if args.library else Path(args.repo)
+        index, stats = build_index(root, name, embedder, settings().cache_dir / "bench-learning")
+    return name, questions, index, stats, embedder
 
 
 def git_head() -> str:
