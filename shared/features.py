@@ -197,16 +197,15 @@ def _consensus(rows: np.ndarray, candidates: Sequence[Candidate]) -> None:
         folders[candidate.path.rpartition("/")[0]] += 1
     sums = {path: sum(candidates[i].fusion_score for i in members) for path, members in files.items()}
     best_sum = max(sums.values())
-    for members in files.values():
-        path = candidates[members[0]].path
+    for path, members in files.items():
         best = min(members, key=lambda i: (candidates[i].fusion_rank, i))
+        shared = (
+            math.log1p(len(members)),
+            math.log1p(folders[path.rpartition("/")[0]]),
+            math.log(max(candidates[best].fusion_rank, 1)),
+        )
         for i in members:
-            row = rows[i, _CONSENSUS_START:]
-            row[0] = math.log1p(len(members))
-            row[1] = math.log1p(folders[path.rpartition("/")[0]])
-            row[2] = math.log(max(candidates[best].fusion_rank, 1))
-            row[3] = i == best
-            row[4] = sums[path] / best_sum if best_sum > 0 else 0.0
+            rows[i, _CONSENSUS_START:] = (*shared, i == best, sums[path] / best_sum if best_sum > 0 else 0.0)
 
 
 def _cross_encoder(rows: np.ndarray, ce_logits: Sequence[float] | np.ndarray, n: int) -> None:
