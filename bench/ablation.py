@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", default="source", help="populations, comma-separated")
     parser.add_argument("--zero", nargs="+", default=["same_"], help="variants: column name prefixes")
     args = parser.parse_args(argv)
+    populations = [u.strip() for u in args.users.split(",") if u.strip()]
+    if not populations or any(u not in learning.USERS for u in populations):
+        known = ', '.join(learning.USERS)
+        parser.error(f"--users: {args.users!r}: give one or more of {known}, comma-separated")
     variants = {"all columns": [], **{f"zero {v}": zeroed(tuple(v.split(","))) for v in args.zero}}
     name, questions, index, _, embedder = learning.indexed(args)
     search = learning.candidate_search(index, embedder)
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{name}: held-out MRR@10, combiner without the cross-encoder\n")
     print("| users | eval questions | variant | fusion | combiner | vs fusion [95% CI] | chosen |")
     print("| --- | ---: | --- | ---: | ---: | --- | --- |")
-    for users in [u.strip() for u in args.users.split(",") if u.strip()]:
+    for users in populations:
         asked, _ = learning.population(questions, users, indexed)
         train_side, held_out = split_golden(asked)
         if not held_out:
