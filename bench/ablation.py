@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     populations = [u.strip() for u in args.users.split(",") if u.strip()]
     if not populations or any(u not in learning.USERS for u in populations):
-        known = ', '.join(learning.USERS)
+        known = ", ".join(learning.USERS)
         parser.error(f"--users: {args.users!r}: give one or more of {known}, comma-separated")
     variants = {"all columns": [], **{f"zero {v}": zeroed(tuple(v.split(","))) for v in args.zero}}
     name, questions, index, _, embedder = learning.indexed(args)
