@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bench.learning import LIBRARY_SUBSETS, UserQuestion, derived_tests, population, read_questions
+from bench.search import library_filter
 
 pytestmark = pytest.mark.slow  # importing the bench loads torch and transformers
 
@@ -23,6 +24,20 @@ def test_every_sklearn_golden_path_is_a_file_of_the_benched_subset():
             assert path.removeprefix("sklearn/").startswith(LIBRARY_SUBSETS["sklearn"]), path
         # an implementation path never matches its tests, or source users would click tests
         assert not any(p in t for p in question.expect_paths for t in question.expect_tests), question.q
+
+
+def test_every_transformers_golden_question_has_an_answer_in_the_benched_subset():
+    name, questions = read_questions(ROOT / "bench/golden_transformers.json", None)
+    root = Path(next(iter(importlib.util.find_spec("transformers").submodule_search_locations)))
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py"))
+    benched = [f for f in files if library_filter("transformers")(f)]
+    assert name == "transformers" and len(questions) >= 150
+    assert len({q.q.casefold() for q in questions}) == len(questions)  # no question twice
+    for question in questions:
+        # every expected path names a file of the package; at least one a file that is indexed
+        for expected in question.expect_paths:
+            assert any(expected in f for f in files), (question.q, expected)
+        assert any(e in f for e in question.expect_paths for f in benched), question.q
 
 
 def test_populations_ask_for_implementations_tests_or_half_of_each():
