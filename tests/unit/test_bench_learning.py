@@ -7,6 +7,7 @@ import pytest
 
 from bench.learning import LIBRARY_SUBSETS, UserQuestion, derived_tests, population, read_questions
 from bench.search import library_filter
+from shared.golden import normalise
 
 pytestmark = pytest.mark.slow  # importing the bench loads torch and transformers
 
@@ -32,7 +33,7 @@ def test_every_transformers_golden_question_has_an_answer_in_the_benched_subset(
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py"))
     benched = [f for f in files if library_filter("transformers")(f)]
     assert name == "transformers" and len(questions) >= 150
-    assert len({q.q.casefold() for q in questions}) == len(questions)  # no question twice
+    assert len({normalise(q.q) for q in questions}) == len(questions)  # no question twice
     for question in questions:
         # every expected path names a file of the package; at least one a file that is indexed
         for expected in question.expect_paths:
